@@ -1,0 +1,137 @@
+// Package injectors defines the contract every fault implements and the registry
+// that maps a fault's YAML key (e.g. "processKill") to its implementation.
+//
+// One fault family lives in one sub-package (injectors/process, injectors/proxy,
+// injectors/netfault, injectors/kubernetes, ...). Each exports a Register(r *Registry)
+// function; the built-ins are wired in one explicit place (injectors/install).
+//
+// The life of one fault, as driven by the runner (package experiments):
+//
+//	Definition.NewSpec ──decode+validate──▶ spec ──Definition.New──▶ Injector
+//	Injector.Plan   (read-only: resolve targets, for --dry-run and blast radius)
+//	Injector.Inject (Journal.Record BEFORE each change; prove it took effect)
+//	Revert          (idempotent, own timeout, not cancelled by Ctrl-C)
+//	Definition.Recover (after kill -9: undo from the journaled state alone)
+package injectors
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+
+	"github.com/faultline-dev/faultline/internal/kube"
+)
+
+// ErrNoTargets is returned by Plan when a selector matched nothing. A fault that hits
+// nothing must never pass silently.
+var ErrNoTargets = errors.New("injectors: selector matched no targets")
+
+// Injector applies one configured fault.
+//
+// Plan must not change anything; it may be called several times. Inject applies the
+// fault to the targets of the most recent Plan (it calls Plan itself if none was made).
+// Before each change Inject calls Journal.Record with everything Recover needs to undo
+// it, so that a runner killed at any instant leaves enough on disk. Inject returns only
+// after it has proved the fault is active (read back the qdisc, seen the pod UID gone,
+// seen the proxy refuse); on error it has undone its partial work and returns a nil
+// Revert. Inject honours ctx cancellation.
+type Injector interface {
+	Plan(ctx context.Context) (Plan, error)
+	Inject(ctx context.Context, j Journal) (Injection, error)
+}
+
+// Revert undoes one injection. It is idempotent: calling it again, or after the
+// fault vanished by itself (process exited, pod deleted), returns nil. The runner calls
+// it under context.WithTimeout(context.WithoutCancel(ctx), d): Ctrl-C does not cancel
+// it, but it must return when its context is done.
+type Revert func(ctx context.Context) error
+
+// Injection is what a successful Inject returns.
+type Injection struct {
+	Revert Revert
+	// Proof says what was observed to prove the fault is active, e.g.
+	// "SIGSTOP: /proc/4242/stat state T" or "qdisc tbf 8a1f: read back on veth0".
+	Proof string
+}
+
+// Journal durably records the revert state of an injection in progress.
+type Journal interface {
+	// Record replaces the state journaled for this injection with state (JSON-encoded)
+	// and syncs it to disk before returning. Call it before every change.
+	Record(state any) error
+}
+
+// Plan is what an injector would do, resolved against the live system.
+type Plan struct {
+	// Targets are the exact objects that would be hit.
+	Targets []Target `json:"targets"`
+	// Action says what Inject does, e.g. "send SIGKILL to 2 of 3 matching processes".
+	Action string `json:"action"`
+	// Revert says how it is undone, e.g. "nothing to revert (supervisor restarts)".
+	Revert string `json:"revert"`
+	// Matched is the size of the candidate set the targets were chosen from (for
+	// blast-radius percentages); 0 means len(Targets).
+	Matched int `json:"matched,omitempty"`
+}
+
+// Target is one object a fault hits.
+type Target struct {
+	Kind      string `json:"kind"`                // "process", "pod", "interface", "proxy", ...
+	Namespace string `json:"namespace,omitempty"` // Kubernetes or network namespace
+	Name      string `json:"name"`
+	Detail    string `json:"detail,omitempty"` // e.g. the command line or the pod's UID
+}
+
+// Definition describes one kind of fault.
+type Definition struct {
+	// Key is the YAML key under a fault entry, lowerCamelCase: "processKill".
+	Key string
+	// Summary is one sentence for help output and the JSON schema.
+	Summary string
+	// NewSpec returns a pointer to a new zero spec struct the decoder fills from the
+	// YAML block (fields carry `yaml` and `json` tags; time.Duration reads "100ms").
+	// If the spec implements Validator its Validate is called after decoding. A string
+	// field named Proxy must name one of spec.proxies (checked by the decoder).
+	NewSpec func() any
+	// New builds an injector from a decoded and validated spec. It has no side effects.
+	New func(spec any, env *Env) (Injector, error)
+	// Recover undoes a fault from its journaled state, after the runner that made it
+	// died. Idempotent: "already gone" is success. May be nil if nothing needs undoing.
+	Recover func(ctx context.Context, env *Env, state json.RawMessage) error
+}
+
+// Env is what the runner gives every injector of one run.
+type Env struct {
+	RunID      string // unique per run; tag everything you create with it
+	Experiment string
+	// Logf writes a progress line; never nil when set by the runner.
+	Logf func(format string, args ...any)
+	// Kube returns the Kubernetes clients of spec.target.kubernetes (built lazily once).
+	// It returns an error when the experiment has no Kubernetes target.
+	Kube func() (*kube.Client, error)
+	// BlastRadius are the experiment's safety limits; injectors check their Plan against them.
+	BlastRadius BlastRadius
+	// Resources holds objects the experiment owns for its lifetime, by key, e.g.
+	// "proxy/payments" → *proxy.Proxy. Read-only for injectors.
+	Resources map[string]any
+}
+
+// Logff is Env.Logf that tolerates a nil Env or Logf.
+func (e *Env) Logff(format string, args ...any) {
+	if e != nil && e.Logf != nil {
+		e.Logf(format, args...)
+	}
+}
+
+// BlastRadius limits how much a fault may hit. Checked at plan time, before anything happens.
+type BlastRadius struct {
+	// MaxPods caps the number of pods one fault may hit (0: no cap).
+	MaxPods int `yaml:"maxPods,omitempty" json:"maxPods,omitempty"`
+	// MaxPercent caps the share of the matched set one fault may hit (0: no cap).
+	MaxPercent int `yaml:"maxPercent,omitempty" json:"maxPercent,omitempty"`
+	// ProtectedNamespaces are never touched. The defaults (kube-system, kube-public,
+	// kube-node-lease) are always included.
+	ProtectedNamespaces []string `yaml:"protectedNamespaces,omitempty" json:"protectedNamespaces,omitempty"`
+	// AllowAll permits an empty selector (everything in the namespace).
+	AllowAll bool `yaml:"allowAll,omitempty" json:"allowAll,omitempty"`
+}
