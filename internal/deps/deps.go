@@ -17,9 +17,9 @@ import (
 	_ "go.yaml.in/yaml/v3"
 	_ "golang.org/x/sys/unix"
 	_ "golang.org/x/term"
-	_ "k8s.io/client-go/kubernetes"
 	_ "k8s.io/client-go/dynamic"
+	_ "k8s.io/client-go/kubernetes"
+	_ "k8s.io/client-go/kubernetes/fake"
 	_ "k8s.io/client-go/tools/clientcmd"
 	_ "k8s.io/client-go/util/jsonpath"
-	_ "k8s.io/client-go/kubernetes/fake"
 )
