@@ -1,0 +1,49 @@
+# Faultline — make targets. `make demo` and `make test` are the two that matter.
+GO       ?= go
+BIN      ?= bin
+PKGS     ?= ./...
+# The whole suite: unit tests, real-process/network/proxy tests and the real
+# Kubernetes control plane tests (built once from the Go module proxy, then cached).
+TEST_TIMEOUT ?= 75m
+FUZZTIME ?= 20s
+export GONOSUMDB = k8s.io
+
+.PHONY: all build test unit fuzz demo bench lint cluster-up cluster-down clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/chaos ./cmd/chaos
+
+## test: vet, every test (root-only tests skip with a reason when not root), and a short fuzz of the decoder
+test: lint
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(MAKE) fuzz
+
+## unit: only the quick tests (no control plane, no network namespaces)
+unit:
+	$(GO) test -short -count=1 $(PKGS)
+
+fuzz:
+	$(GO) test -run='^$$' -fuzz=FuzzDecode -fuzztime=$(FUZZTIME) ./experiments/
+
+## demo: a real experiment end to end, no root, no cluster
+demo:
+	bash examples/demo.sh
+
+## bench: every benchmark (proxy vs Toxiproxy, netlink vs tc, decoder, CLI start-up, 300-pod kill)
+bench:
+	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m $(PKGS) | tee bench.txt
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+cluster-up:
+	$(GO) run ./internal/testenv/controlplane/cmd/cluster up
+
+cluster-down:
+	$(GO) run ./internal/testenv/controlplane/cmd/cluster down
+
+clean:
+	rm -rf $(BIN) chaos-reports bench.txt

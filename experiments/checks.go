@@ -1,0 +1,259 @@
+package experiments
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/faultline-dev/faultline/reports"
+	"github.com/faultline-dev/faultline/steadystate"
+)
+
+// baselineChecks checks every probe over the baseline: its SLO, or for a probe without
+// one, that it never failed.
+func (r *run) baselineChecks() []steadystate.Check {
+	w, ok := r.phaseWindow("baseline")
+	if !ok {
+		return nil
+	}
+	var out []steadystate.Check
+	for _, p := range r.probes {
+		bounds := steadystate.SLOBounds{SuccessRatio: 1}
+		if p.spec.SLO != nil {
+			bounds = sloBounds(p.spec.SLO)
+		}
+		obs := inWindow(r.samples.since(p.spec.Name, w.Start), w)
+		out = append(out, steadystate.CheckSLO("steady state of "+p.spec.Name+" (baseline)", p.spec.Name, obs, bounds)...)
+	}
+	return out
+}
+
+func sloBounds(s *SLO) steadystate.SLOBounds {
+	return steadystate.SLOBounds{SuccessRatio: s.SuccessRatio, LatencyP50: s.LatencyP50,
+		LatencyP95: s.LatencyP95, LatencyP99: s.LatencyP99}
+}
+
+func inWindow(obs []steadystate.Observation, w steadystate.Window) []steadystate.Observation {
+	var out []steadystate.Observation
+	for _, o := range obs {
+		if w.Contains(o.Time) {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+func (r *run) phaseWindow(name string) (steadystate.Window, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range r.phases {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return steadystate.Window{}, false
+}
+
+// timeline builds what assertions look at.
+func (r *run) timeline() *steadystate.Timeline {
+	r.mu.Lock()
+	phases := append([]steadystate.Window(nil), r.phases...)
+	r.mu.Unlock()
+	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.snapshot()}
+}
+
+// judge computes every check of a run whose faults were injected.
+func (r *run) judge(tl *steadystate.Timeline) []steadystate.Check {
+	checks := r.baselineChecks()
+	if span, ok := tl.FaultSpan(); ok {
+		for _, p := range r.probes {
+			if p.spec.SLO == nil || (p.spec.SLO.DuringFaults != nil && !*p.spec.SLO.DuringFaults) {
+				continue
+			}
+			obs := tl.Between(p.spec.Name, span)
+			checks = append(checks, steadystate.CheckSLO("slo of "+p.spec.Name+" during faults", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
+		}
+	}
+	if w, ok := tl.Phase("recovery"); ok {
+		for _, p := range r.probes {
+			checks = append(checks, r.recoveryCheck(p.spec.Name, w))
+		}
+	}
+	for _, a := range r.asserts {
+		c := a.a.Check(tl)
+		if c.Kind == "" {
+			c.Kind = a.key
+		}
+		checks = append(checks, c)
+	}
+	return checks
+}
+
+// recoveryCheck says whether probe was steady again by the end of the recovery phase.
+func (r *run) recoveryCheck(probe string, w steadystate.Window) steadystate.Check {
+	c := steadystate.Check{Name: "recovery of " + probe, Kind: "recovery", Probe: probe,
+		Expected: fmt.Sprintf("%d consecutive ok within %s after the last revert", steadyRun, r.e.Spec.SteadyState.Recovery)}
+	obs := inWindow(r.samples.since(probe, w.Start), w)
+	// Find the final run of ok observations (errored ones neither break nor extend it).
+	okRun, first := 0, time.Time{}
+	for _, o := range obs {
+		switch o.Status {
+		case steadystate.StatusOK:
+			if okRun == 0 {
+				first = o.Time
+			}
+			okRun++
+		case steadystate.StatusFailed:
+			okRun = 0
+		}
+	}
+	switch {
+	case okRun >= steadyRun:
+		c.Status = steadystate.CheckPassed
+		c.Measured = "steady again after " + round(first.Sub(w.Start)).String()
+	case len(obs) > 0 && countStatus(obs, steadystate.StatusErrored) == len(obs):
+		c.Status = steadystate.CheckErrored
+		c.Measured = fmt.Sprintf("%d observations, all errored", len(obs))
+		c.Reason = "the probe could not ask during recovery: " + obs[len(obs)-1].Detail
+	default:
+		c.Status = steadystate.CheckFailed
+		c.Measured = "not steady: last answers " + lastDetails(obs, 3)
+		c.Reason = fmt.Sprintf("%s was not steady again within %s of the last revert", probe, r.e.Spec.SteadyState.Recovery)
+	}
+	return c
+}
+
+func countStatus(obs []steadystate.Observation, s steadystate.Status) int {
+	n := 0
+	for _, o := range obs {
+		if o.Status == s {
+			n++
+		}
+	}
+	return n
+}
+
+func lastDetails(obs []steadystate.Observation, n int) string {
+	if len(obs) == 0 {
+		return "none"
+	}
+	var parts []string
+	for _, o := range obs[max(0, len(obs)-n):] {
+		parts = append(parts, fmt.Sprintf("%s %s", o.Status, o.Detail))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// finish fills in the result; verdict "" means "judge by the checks".
+func (r *run) finish(verdict, reason string) *reports.Result {
+	res := r.res
+	r.endPhase()
+	if verdict != VerdictPlanned {
+		tl := r.timeline()
+		var checks []steadystate.Check
+		switch {
+		case verdict == reports.VerdictNotSteady:
+			checks = r.baselineChecks()
+		case len(tl.Faults) > 0 || verdict == "":
+			checks = r.judge(tl)
+		}
+		for _, c := range checks {
+			res.Checks = append(res.Checks, reports.Check{Name: c.Name, Kind: c.Kind, Probe: c.Probe,
+				Status: string(c.Status), Expected: c.Expected, Measured: c.Measured, Reason: c.Reason, Details: c.Details})
+		}
+		if verdict == "" {
+			verdict, reason = verdictOf(res.Checks)
+		}
+	}
+	r.mu.Lock()
+	for _, p := range r.phases {
+		res.Phases = append(res.Phases, reports.Phase{Name: p.Name, Start: p.Start, End: p.End})
+	}
+	res.Errors = append(res.Errors, r.errs...)
+	r.mu.Unlock()
+	all := r.samples.snapshot()
+	for _, p := range r.probes {
+		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind}
+		for _, o := range all[p.spec.Name] {
+			switch o.Status {
+			case steadystate.StatusOK:
+				s.OK++
+			case steadystate.StatusFailed:
+				s.Failed++
+			default:
+				s.Errored++
+			}
+			s.Observations = append(s.Observations, reports.Observation{Time: o.Time, Status: string(o.Status),
+				Latency: o.Latency, Detail: o.Detail, Values: o.Values})
+		}
+		res.Probes = append(res.Probes, s)
+	}
+	if r.revertFailures() {
+		verdict = reports.VerdictErrored
+		reason = "a revert failed; the fault may still be active — run `chaos recover` (" + strings.Join(r.errs, "; ") + ")"
+	}
+	res.Verdict, res.Reason = verdict, reason
+	if r.journal != nil {
+		if err := r.journal.close(verdict, !r.revertFailures()); err != nil {
+			res.Errors = append(res.Errors, "closing journal: "+err.Error())
+		}
+	}
+	return res
+}
+
+// verdictOf judges a run from its checks: failed if any failed, errored if any could
+// not be judged, passed otherwise.
+func verdictOf(checks []reports.Check) (string, string) {
+	var failed, errored []string
+	for _, c := range checks {
+		switch c.Status {
+		case reports.CheckFailed:
+			failed = append(failed, describeCheck(c))
+		case reports.CheckErrored:
+			errored = append(errored, describeCheck(c))
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return reports.VerdictFailed, fmt.Sprintf("%d of %d checks failed: %s", len(failed), len(checks), strings.Join(failed, "; "))
+	case len(errored) > 0:
+		return reports.VerdictErrored, fmt.Sprintf("%d checks could not be judged (probe errors, not system failures): %s", len(errored), strings.Join(errored, "; "))
+	case len(checks) == 0:
+		return reports.VerdictErrored, "no checks were made"
+	}
+	return reports.VerdictPassed, fmt.Sprintf("all %d checks held", len(checks))
+}
+
+func describeCheck(c reports.Check) string {
+	s := fmt.Sprintf("%s: expected %s, measured %s", c.Name, c.Expected, c.Measured)
+	if c.Reason != "" {
+		s += " (" + c.Reason + ")"
+	}
+	return s
+}
+
+// selfStartTime is this process's start time (field 22 of /proc/self/stat), so that
+// `chaos recover` can tell a live runner from a dead one whose pid was reused.
+func selfStartTime() uint64 {
+	return procStartTime(os.Getpid())
+}
+
+func procStartTime(pid int) uint64 {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return 0
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 20 {
+		return 0
+	}
+	v, _ := strconv.ParseUint(f[19], 10, 64)
+	return v
+}

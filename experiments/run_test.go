@@ -1,0 +1,182 @@
+package experiments
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/faultline-dev/faultline/reports"
+)
+
+// healthServer is a real HTTP server on 127.0.0.1:0 whose health can be switched.
+func healthServer(t *testing.T) (addr string, healthy *atomic.Bool) {
+	t.Helper()
+	healthy = &atomic.Bool{}
+	healthy.Store(true)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	})}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().String(), healthy
+}
+
+func mustDecode(t *testing.T, reg Registries, y string) *Experiment {
+	t.Helper()
+	e, err := Decode([]byte(y), "test.yaml", reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+const pauseSelf = `apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: %s}
+spec:
+  steadyState:
+    baseline: 300ms
+    recovery: 2s
+    probes:
+      - name: health
+        http: {url: "http://%s/", timeout: 200ms}
+        every: 20ms
+  faults:
+    - name: pause-sleeper
+      processPause: {match: "^sleep 301\\.%s$"}
+      duration: %s
+%s`
+
+func TestRunPausesRevertsAndJournals(t *testing.T) {
+	reg, err := DefaultRegistries()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr, _ := healthServer(t)
+	tag := fmt.Sprint(os.Getpid())
+	sleeper := startSleep(t, tag)
+	journal := t.TempDir()
+	e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "pause", addr, tag, "300ms", ""))
+	res, err := Run(context.Background(), e, Options{Registries: reg, JournalDir: journal})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != reports.VerdictPassed {
+		t.Fatalf("verdict %s: %s", res.Verdict, res.Reason)
+	}
+	if len(res.Injections) != 1 || res.Injections[0].RevertedAt.IsZero() || res.Injections[0].InjectDuration <= 0 {
+		t.Fatalf("injections: %+v", res.Injections)
+	}
+	if st := stateOf(t, sleeper); st == 'T' {
+		t.Fatal("process still stopped after the run")
+	}
+	entries, _ := os.ReadDir(journal)
+	if len(entries) != 1 || !strings.HasSuffix(entries[0].Name(), ".done.jsonl") {
+		t.Fatalf("journal after a clean run: %v", entries)
+	}
+	if runs, _ := ReadJournal(journal); len(runs) != 0 {
+		t.Fatalf("a clean run left %d unfinished journal(s)", len(runs))
+	}
+}
+
+func TestRunCancelledMidFaultRevertsAndAborts(t *testing.T) {
+	reg, _ := DefaultRegistries()
+	addr, _ := healthServer(t)
+	tag := fmt.Sprint(os.Getpid() + 1)
+	sleeper := startSleep(t, tag)
+	e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "cancel", addr, tag, "1m", ""))
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for stateOf(t, sleeper) != 'T' {
+			time.Sleep(5 * time.Millisecond)
+		}
+		cancel()
+	}()
+	res, err := Run(ctx, e, Options{Registries: reg, JournalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != reports.VerdictAborted || ExitCode(res) != 3 {
+		t.Fatalf("verdict %s (%s)", res.Verdict, res.Reason)
+	}
+	if st := stateOf(t, sleeper); st == 'T' {
+		t.Fatal("process still stopped after an interrupted run")
+	}
+}
+
+func TestAbortRuleHaltsAndReverts(t *testing.T) {
+	reg, _ := DefaultRegistries()
+	addr, healthy := healthServer(t)
+	tag := fmt.Sprint(os.Getpid() + 2)
+	sleeper := startSleep(t, tag)
+	e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "abort", addr, tag, "1m",
+		"  abort:\n    - {probe: health, successRatioBelow: 0.5, over: 300ms}\n"))
+	go func() {
+		for stateOf(t, sleeper) != 'T' {
+			time.Sleep(5 * time.Millisecond)
+		}
+		healthy.Store(false) // the system breaks while the fault is on
+	}()
+	t0 := time.Now()
+	res, err := Run(context.Background(), e, Options{Registries: reg, JournalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != reports.VerdictAborted || !strings.Contains(res.Reason, "success ratio") {
+		t.Fatalf("verdict %s (%s)", res.Verdict, res.Reason)
+	}
+	if time.Since(t0) > 30*time.Second {
+		t.Fatalf("abort did not halt the 1m fault (run took %s)", time.Since(t0))
+	}
+	if st := stateOf(t, sleeper); st == 'T' {
+		t.Fatal("process still stopped after abort")
+	}
+}
+
+func TestInjectFailureIsErroredNeverPassed(t *testing.T) {
+	reg, _ := DefaultRegistries()
+	addr, _ := healthServer(t)
+	// The process exists at plan time and is gone at inject time.
+	tag := fmt.Sprint(os.Getpid() + 3)
+	sleeper := startSleep(t, tag)
+	e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "vanish", addr, tag, "1s", ""))
+	go func() {
+		time.Sleep(100 * time.Millisecond) // during the baseline
+		_ = sleeper.Process.Kill()
+	}()
+	res, err := Run(context.Background(), e, Options{Registries: reg, JournalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != reports.VerdictErrored || !strings.Contains(res.Reason, "could not be injected") {
+		t.Fatalf("verdict %s (%s), want errored", res.Verdict, res.Reason)
+	}
+}
+
+func TestNoTargetsIsAPlanError(t *testing.T) {
+	reg, _ := DefaultRegistries()
+	addr, _ := healthServer(t)
+	e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "nothing", addr, "424242424", "1s", ""))
+	res, err := Run(context.Background(), e, Options{Registries: reg, JournalDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Verdict != reports.VerdictErrored || !strings.Contains(res.Reason, "matched no targets") {
+		t.Fatalf("verdict %s (%s)", res.Verdict, res.Reason)
+	}
+	if len(res.Checks) != 0 || len(res.Injections) != 0 {
+		t.Fatal("a plan error must not inject or judge anything")
+	}
+}

@@ -1,0 +1,17 @@
+// Package install registers Faultline's built-in fault kinds. It is the one place that
+// lists them; Go users build their own registry with Register and add their kinds.
+package install
+
+import (
+	"errors"
+
+	"github.com/faultline-dev/faultline/injectors"
+	"github.com/faultline-dev/faultline/injectors/process"
+)
+
+// Register adds every built-in fault kind to r.
+func Register(r *injectors.Registry) error {
+	return errors.Join(
+		process.Register(r),
+	)
+}

@@ -1,0 +1,138 @@
+package process
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/faultline-dev/faultline/injectors"
+)
+
+// KillSpec is the processKill block.
+type KillSpec struct {
+	Selector `yaml:",inline"`
+	// Signal to send: a name ("SIGTERM", "TERM") or a number (default SIGKILL).
+	Signal string `yaml:"signal,omitempty" json:"signal,omitempty"`
+}
+
+// Validate checks the selector and the signal.
+func (s *KillSpec) Validate(p *field.Path) field.ErrorList {
+	errs := s.Selector.Validate(p)
+	if _, err := parseSignal(s.Signal); err != nil {
+		errs = append(errs, field.Invalid(p.Child("signal"), s.Signal, err.Error()))
+	}
+	return errs
+}
+
+func parseSignal(s string) (syscall.Signal, error) {
+	if s == "" {
+		return syscall.SIGKILL, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n <= 0 || n > 64 {
+			return 0, fmt.Errorf("signal number must be 1..64")
+		}
+		return syscall.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	sig := unix.SignalNum(name)
+	if sig == 0 {
+		return 0, fmt.Errorf("unknown signal (want e.g. SIGKILL, SIGTERM or a number)")
+	}
+	return sig, nil
+}
+
+// Kill is the processKill injector.
+type Kill struct {
+	spec    KillSpec
+	sig     syscall.Signal
+	env     *injectors.Env
+	targets []Proc
+}
+
+var _ injectors.Injector = (*Kill)(nil)
+
+// Plan resolves the processes that would be signalled.
+func (k *Kill) Plan(ctx context.Context) (injectors.Plan, error) {
+	matched, err := k.spec.resolve()
+	if err != nil {
+		return injectors.Plan{}, err
+	}
+	if len(matched) == 0 {
+		return injectors.Plan{}, fmt.Errorf("%s: %w", k.spec.describe(), injectors.ErrNoTargets)
+	}
+	k.targets = k.spec.choose(matched)
+	plan := injectors.Plan{
+		Action:  fmt.Sprintf("send %s to %d of %d processes matching %s", unix.SignalName(k.sig), len(k.targets), len(matched), k.spec.describe()),
+		Revert:  "nothing to revert: a killed process is brought back by its supervisor",
+		Matched: len(matched),
+	}
+	for _, p := range k.targets {
+		plan.Targets = append(plan.Targets, injectors.Target{Kind: "process", Name: strconv.Itoa(p.PID), Detail: p.Cmdline})
+	}
+	return plan, nil
+}
+
+// Inject signals the planned processes. For SIGKILL it proves each process is gone.
+func (k *Kill) Inject(ctx context.Context, j injectors.Journal) (injectors.Injection, error) {
+	if k.targets == nil {
+		if _, err := k.Plan(ctx); err != nil {
+			return injectors.Injection{}, err
+		}
+	}
+	// A kill cannot be undone; the journal still says what was hit.
+	if err := j.Record(k.targets); err != nil {
+		return injectors.Injection{}, err
+	}
+	for _, p := range k.targets {
+		if !p.alive() {
+			return injectors.Injection{}, fmt.Errorf("%s exited before it could be signalled", p)
+		}
+		if err := syscall.Kill(p.PID, k.sig); err != nil {
+			return injectors.Injection{}, fmt.Errorf("sending %s to %s: %w", unix.SignalName(k.sig), p, err)
+		}
+	}
+	proof := fmt.Sprintf("%s delivered to %d process(es)", unix.SignalName(k.sig), len(k.targets))
+	if k.sig == syscall.SIGKILL {
+		if err := waitGone(ctx, k.targets, 5*time.Second); err != nil {
+			return injectors.Injection{}, err
+		}
+		proof = fmt.Sprintf("SIGKILL: %d process(es) gone from /proc", len(k.targets))
+	}
+	return injectors.Injection{Revert: func(context.Context) error { return nil }, Proof: proof}, nil
+}
+
+// waitGone waits until every process has exited (or is a zombie).
+func waitGone(ctx context.Context, procs []Proc, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	t := time.NewTicker(2 * time.Millisecond)
+	defer t.Stop()
+	for {
+		var left []Proc
+		for _, p := range procs {
+			if p.alive() {
+				left = append(left, p)
+			}
+		}
+		if len(left) == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s still alive %s after SIGKILL", left[0], limit)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}

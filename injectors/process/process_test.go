@@ -1,0 +1,184 @@
+package process
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/faultline-dev/faultline/injectors"
+)
+
+type memJournal struct{ states []json.RawMessage }
+
+func (m *memJournal) Record(state any) error {
+	b, err := json.Marshal(state)
+	m.states = append(m.states, b)
+	return err
+}
+
+// startSleeper starts a real process with a unique command line and reaps it at the end.
+func startSleeper(t *testing.T, tag string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command("sleep", "300")
+	cmd.Args = []string{"sleep", "300"}
+	cmd.Env = append(os.Environ(), "FAULTLINE_TEST="+tag)
+	// A unique argv[0] makes the process matchable by its command line.
+	cmd.Path, _ = exec.LookPath("sleep")
+	cmd.Args[1] = "300." + tag // sleep accepts fractional seconds
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGCONT)
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return cmd
+}
+
+func state(t *testing.T, pid int) byte {
+	t.Helper()
+	st, _, err := readStat(pid)
+	if err != nil {
+		t.Fatalf("reading state of %d: %v", pid, err)
+	}
+	return st
+}
+
+func TestPausePausesAndRevertResumes(t *testing.T) {
+	cmd := startSleeper(t, "1001")
+	p := &Pause{spec: PauseSpec{Selector{Match: `^sleep 300\.1001$`}}}
+	plan, err := p.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(plan.Targets) != 1 || plan.Targets[0].Name != strconv.Itoa(cmd.Process.Pid) {
+		t.Fatalf("plan targets = %+v, want pid %d", plan.Targets, cmd.Process.Pid)
+	}
+	j := &memJournal{}
+	inj, err := p.Inject(context.Background(), j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(j.states) != 1 {
+		t.Fatalf("journal records = %d, want 1 before the change", len(j.states))
+	}
+	if st := state(t, cmd.Process.Pid); st != 'T' {
+		t.Fatalf("state after inject = %c, want T", st)
+	}
+	if err := inj.Revert(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, cmd.Process.Pid); st == 'T' {
+		t.Fatalf("state after revert = T, want running/sleeping")
+	}
+	if err := inj.Revert(context.Background()); err != nil {
+		t.Fatalf("second revert: %v", err)
+	}
+}
+
+func TestRecoverPauseFromJournalState(t *testing.T) {
+	cmd := startSleeper(t, "1002")
+	p := &Pause{spec: PauseSpec{Selector{PID: cmd.Process.Pid}}}
+	j := &memJournal{}
+	if _, err := p.Inject(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	if err := recoverPause(context.Background(), nil, j.states[0]); err != nil {
+		t.Fatal(err)
+	}
+	if st := state(t, cmd.Process.Pid); st == 'T' {
+		t.Fatal("still stopped after recover")
+	}
+}
+
+func TestRevertSkipsReusedPID(t *testing.T) {
+	cmd := startSleeper(t, "1003")
+	me, err := lookup(cmd.Process.Pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	me.StartTime++ // pretend the pid now belongs to another process
+	if me.alive() {
+		t.Fatal("a process with another start time must not count as the same process")
+	}
+	_ = syscall.Kill(cmd.Process.Pid, syscall.SIGSTOP)
+	if err := resume([]Proc{me}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if st := state(t, cmd.Process.Pid); st != 'T' {
+		t.Fatalf("resume signalled a process it did not pause (state %c)", st)
+	}
+}
+
+func TestKillByPIDFileProvesGone(t *testing.T) {
+	cmd := startSleeper(t, "1004")
+	pidFile := filepath.Join(t.TempDir(), "app.pid")
+	if err := os.WriteFile(pidFile, []byte(strconv.Itoa(cmd.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	k := &Kill{spec: KillSpec{Selector: Selector{PIDFile: pidFile}}, sig: syscall.SIGKILL}
+	inj, err := k.Inject(context.Background(), &memJournal{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+		t.Fatalf("process ended with %v, want killed by SIGKILL", err)
+	}
+	if inj.Proof == "" {
+		t.Fatal("no proof")
+	}
+}
+
+func TestKillCountAndNoTargets(t *testing.T) {
+	a := startSleeper(t, "1005")
+	b := startSleeper(t, "1005")
+	k := &Kill{spec: KillSpec{Selector: Selector{Match: `^sleep 300\.1005$`, Count: 1}}, sig: syscall.SIGTERM}
+	plan, err := k.Plan(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.Matched != 2 || len(plan.Targets) != 1 {
+		t.Fatalf("matched %d targets %d, want 2 and 1", plan.Matched, len(plan.Targets))
+	}
+	_, _ = a, b
+	none := &Kill{spec: KillSpec{Selector: Selector{Match: `^no-such-process-xyz$`}}, sig: syscall.SIGKILL}
+	if _, err := none.Plan(context.Background()); !errors.Is(err, injectors.ErrNoTargets) {
+		t.Fatalf("err = %v, want ErrNoTargets", err)
+	}
+}
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec KillSpec
+		want int
+	}{
+		{"ok", KillSpec{Selector: Selector{PID: 1}}, 0},
+		{"none", KillSpec{}, 1},
+		{"two", KillSpec{Selector: Selector{PID: 1, Match: "x"}}, 1},
+		{"bad regexp", KillSpec{Selector: Selector{Match: "("}}, 1},
+		{"bad signal", KillSpec{Selector: Selector{PID: 1}, Signal: "SIGNOPE"}, 1},
+		{"negative count", KillSpec{Selector: Selector{PID: 1, Count: -1}}, 1},
+		{"signal by name", KillSpec{Selector: Selector{PID: 1}, Signal: "term"}, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			errs := tc.spec.Validate(field.NewPath("spec", "faults").Index(0).Child("processKill"))
+			if len(errs) != tc.want {
+				t.Fatalf("got %d errors %v, want %d", len(errs), errs, tc.want)
+			}
+		})
+	}
+}
