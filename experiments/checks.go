@@ -25,7 +25,7 @@ func (r *run) baselineChecks() []steadystate.Check {
 			bounds = sloBounds(p.spec.SLO)
 		}
 		obs := inWindow(r.samples.since(p.spec.Name, w.Start), w)
-		out = append(out, steadystate.CheckSLO("steady state of "+p.spec.Name+" (baseline)", p.spec.Name, obs, bounds)...)
+		out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, bounds)...)
 	}
 	return out
 }
@@ -73,7 +73,7 @@ func (r *run) judge(tl *steadystate.Timeline) []steadystate.Check {
 				continue
 			}
 			obs := tl.Between(p.spec.Name, span)
-			checks = append(checks, steadystate.CheckSLO("slo of "+p.spec.Name+" during faults", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
+			checks = append(checks, steadystate.CheckSLO("during faults", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
 		}
 	}
 	if w, ok := tl.Phase("recovery"); ok {

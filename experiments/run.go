@@ -237,6 +237,11 @@ func (r *run) execute(parent context.Context) *reports.Result {
 	stopAbort()
 	stopSampling()
 	samplers.Wait()
+	for _, p := range r.probes {
+		if c, ok := p.probe.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 	r.runRollbacks(ctx)
 	return r.finish(verdict, reason)
 }

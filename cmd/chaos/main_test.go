@@ -184,9 +184,9 @@ spec:
 		t.Fatalf("exit %d, want 2; stderr:\n%s", code, errOut)
 	}
 	for _, want := range []string{
-		bad + ":8:36: spec.steadyState.probes[0].http.timeout:",
-		bad + ":11:35: spec.faults[0].processKill.colour: unknown field",
-		"spec.faults[0].processKill.count: ",
+		bad + `:8:53: spec.steadyState.probes[0].http.timeout: invalid duration "soon"`,
+		bad + ":11:36: spec.faults[0].processKill.count: must be >= 1",
+		bad + `:11:40: spec.faults[0].processKill: unknown field "colour"`,
 	} {
 		if !strings.Contains(errOut, want) {
 			t.Errorf("stderr lacks %q:\n%s", want, errOut)

@@ -6,12 +6,18 @@ import (
 	"errors"
 
 	"github.com/faultline-dev/faultline/injectors"
+	"github.com/faultline-dev/faultline/injectors/kubernetes"
+	"github.com/faultline-dev/faultline/injectors/netfault"
 	"github.com/faultline-dev/faultline/injectors/process"
+	"github.com/faultline-dev/faultline/injectors/proxy"
 )
 
 // Register adds every built-in fault kind to r.
 func Register(r *injectors.Registry) error {
 	return errors.Join(
 		process.Register(r),
+		proxy.Register(r),
+		netfault.Register(r),
+		kubernetes.Register(r),
 	)
 }

@@ -9,6 +9,9 @@ import (
 	"github.com/faultline-dev/faultline/steadystate/circuitbreaker"
 	"github.com/faultline-dev/faultline/steadystate/execprobe"
 	"github.com/faultline-dev/faultline/steadystate/httpprobe"
+	"github.com/faultline-dev/faultline/steadystate/kubeprobe"
+	"github.com/faultline-dev/faultline/steadystate/rollback"
+	"github.com/faultline-dev/faultline/steadystate/selfhealing"
 	"github.com/faultline-dev/faultline/steadystate/tcpprobe"
 )
 
@@ -19,5 +22,8 @@ func Register(r *steadystate.Registry) error {
 		tcpprobe.Register(r),
 		execprobe.Register(r),
 		circuitbreaker.Register(r),
+		kubeprobe.Register(r),
+		rollback.RegisterAssertion(r),
+		selfhealing.Register(r),
 	)
 }
