@@ -1,16 +1,21 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/faultline-dev/faultline/experiments"
+	"github.com/faultline-dev/faultline/injectors/netfault"
 )
 
 func newRecoverCmd() *cobra.Command {
 	var o experiments.RecoverOptions
 	var journal string
+	var sweep bool
+	var sweepNS []string
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Revert every fault a killed runner left active, from the journal",
@@ -18,7 +23,9 @@ func newRecoverCmd() *cobra.Command {
 kill -9 (or a crashed machine) left active: it resumes paused processes, restores
 scaled workloads, removes qdiscs and filter tables, removes proxy toxics. It prints
 what it found and did, and is safe to run twice. Runs whose runner is still alive are
-skipped unless --force.`,
+skipped unless --force. With --sweep it also scans network namespaces for what
+Faultline creates (qdiscs with handles fa00-fa7f, nftables tables faultline_*) and
+removes it, even when the journal directory is gone.`,
 		Example: `  chaos recover
   chaos recover --journal /var/lib/faultline/journal --run 20261123t101500-a1b2c3`,
 		Args: cobra.NoArgs,
@@ -46,6 +53,23 @@ skipped unless --force.`,
 				}
 				fmt.Fprintln(out, line)
 			}
+			if sweep {
+				paths := make([]string, len(sweepNS))
+				for i, ns := range sweepNS {
+					paths[i] = ns
+					if !strings.Contains(ns, "/") {
+						paths[i] = "/run/netns/" + ns // a name, as `ip netns` has it
+					}
+				}
+				removed, serr := netfault.Sweep(cmd.Context(), paths, o.RunID)
+				for _, r := range removed {
+					fmt.Fprintf(out, "sweep: removed %s\n", r)
+				}
+				if len(removed) == 0 && serr == nil {
+					fmt.Fprintln(out, "sweep: no Faultline qdiscs or nftables tables found")
+				}
+				err = errors.Join(err, serr)
+			}
 			if err != nil {
 				return &exitError{code: 3, msg: "some faults could not be recovered: " + err.Error()}
 			}
@@ -58,6 +82,8 @@ skipped unless --force.`,
 	fl.BoolVar(&o.Force, "force", false, "also recover runs whose runner seems alive")
 	fl.StringVar(&o.Kubeconfig, "kubeconfig", "", "kubeconfig file (overrides the journaled target)")
 	fl.StringVar(&o.KubeContext, "context", "", "kubeconfig context (overrides the journaled target)")
+	fl.BoolVar(&sweep, "sweep", false, "also scan network namespaces for Faultline qdiscs and nftables tables and remove them, even without a journal")
+	fl.StringSliceVar(&sweepNS, "netns", nil, "namespaces (names or paths) to sweep (default: this one and every /run/netns/*)")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "timeout of each fault's recovery (default 30s)")
 	return cmd
 }
