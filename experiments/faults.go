@@ -122,8 +122,10 @@ func (r *run) inject(ctx context.Context, f *faultRun) bool {
 		return false
 	}
 	f.revert, f.rec.Proof = inj.Revert, inj.Proof
-	f.rec.InjectedAt = time.Now()
-	f.window = steadystate.Window{Name: f.spec.Name, Start: f.rec.InjectedAt}
+	// The fault may act from the moment Inject starts changing things; its proof (a
+	// delayed round trip, say) can take a while. The window opens at the start.
+	f.rec.InjectedAt = t0
+	f.window = steadystate.Window{Name: f.spec.Name, Start: t0}
 	r.mu.Lock()
 	r.active = append(r.active, f)
 	r.mu.Unlock()
