@@ -261,9 +261,7 @@ func (r *run) lifecycle(ctx context.Context) (verdict, reason string) {
 	}
 	r.runFaults(ctx)
 	if ctx.Err() != nil {
-		if v, why := r.stopVerdict(ctx); v == reports.VerdictErrored || errors.Is(context.Cause(ctx), errInterrupted) || errors.Is(context.Cause(ctx), errMaxDuration) {
-			return v, why
-		}
+		return r.stopVerdict(ctx) // halted: reverted at once, no recovery wait
 	}
 	r.recoverPhase(ctx)
 	if ctx.Err() != nil {
