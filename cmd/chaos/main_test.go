@@ -419,3 +419,45 @@ func waitFor(t *testing.T, d time.Duration, cond func() bool, what string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestProxyCommandServesToxiproxyAPI starts `chaos proxy` as a real process with a
+// config file and talks to its API like a Toxiproxy client would.
+func TestProxyCommandServesToxiproxyAPI(t *testing.T) {
+	api, listen := freePort(t), freePort(t)
+	cfg := writeFile(t, "proxies.json", fmt.Sprintf(`[{"name":"payments","listen":%q,"upstream":"127.0.0.1:9","enabled":true}]`, listen))
+	cmd := exec.Command(chaosBin, "proxy", "--listen", api, "--config", cfg)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var body []byte
+	waitFor(t, 10*time.Second, func() bool {
+		resp, err := http.Get("http://" + api + "/proxies")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body = make([]byte, 4096)
+		n, _ := resp.Body.Read(body)
+		body = body[:n]
+		return resp.StatusCode == 200
+	}, "the proxy API")
+	var proxies map[string]struct {
+		Listen   string `json:"listen"`
+		Upstream string `json:"upstream"`
+		Enabled  bool   `json:"enabled"`
+	}
+	if err := json.Unmarshal(body, &proxies); err != nil || !proxies["payments"].Enabled || proxies["payments"].Listen != listen {
+		t.Fatalf("GET /proxies = %s (%v)", body, err)
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("chaos proxy did not stop cleanly on SIGTERM: %v\n%s", err, out.String())
+	}
+	if conn, err := net.Dial("tcp", listen); err == nil {
+		conn.Close()
+		t.Fatal("the proxy still listens after chaos proxy stopped")
+	}
+}

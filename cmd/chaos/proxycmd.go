@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -35,15 +34,13 @@ loopback by default; bind it elsewhere only on a network you trust.
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			srv := proxy.NewServer()
 			if config != "" {
-				b, err := os.ReadFile(config)
+				f, err := os.Open(config)
 				if err != nil {
 					return &exitError{code: 2, msg: err.Error()}
 				}
-				var cfgs []proxy.Config
-				if err := json.Unmarshal(b, &cfgs); err != nil {
-					return &exitError{code: 2, msg: fmt.Sprintf("%s: %v", config, err)}
-				}
-				if _, err := srv.Populate(cfgs); err != nil {
+				_, err = srv.PopulateJSON(f)
+				f.Close()
+				if err != nil {
 					_ = srv.Close()
 					return &exitError{code: 2, msg: fmt.Sprintf("%s: %v", config, err)}
 				}

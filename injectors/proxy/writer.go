@@ -1,0 +1,222 @@
+package proxy
+
+import (
+	"math/rand/v2"
+	"time"
+)
+
+// chunk is data read at time at, waiting to be written; eof asks for the close.
+type chunk struct {
+	data []byte
+	at   time.Time
+	jit  float64 // in [-1, 1): this chunk's share of the jitter
+	eof  bool
+}
+
+func jitterRoll() float64 { return rand.Float64()*2 - 1 }
+
+// fineMargin is how long before a deadline the writer stops using a Go timer (late
+// by up to 1 ms: the runtime's epoll_wait has millisecond granularity) and sleeps on
+// a timerfd instead (see sleeper). During that last stretch a toxic change is seen
+// when it ends, at most fineMargin later.
+const fineMargin = 2 * time.Millisecond
+
+// spinMargin is the last stretch before a deadline spent busy-waiting.
+const spinMargin = 10 * time.Microsecond
+
+// writer is the slow path's second half: it applies the write-side toxics of the
+// current chain (re-read at every wait, so a removed toxic stops delaying at once)
+// and writes to dst. It is owned by its pump, which closes q and waits for done.
+type writer struct {
+	pp       *pump
+	q        chan chunk
+	done     chan struct{}
+	timer    *time.Timer
+	last     *chain
+	eff      []*toxic
+	nextFree time.Time        // bandwidth pacing
+	dead     bool             // write failed: discard the rest
+	passed   map[uint64]int64 // limit_data: bytes written per toxic
+	sl       sleeper
+}
+
+func newWriter(pp *pump) *writer {
+	w := &writer{pp: pp, q: make(chan chunk, 64), done: make(chan struct{}), timer: time.NewTimer(time.Hour)}
+	w.timer.Stop()
+	pp.l.p.wg.Add(1)
+	go w.run()
+	return w
+}
+
+func (w *writer) run() {
+	defer w.pp.l.p.wg.Done()
+	defer close(w.done)
+	defer w.timer.Stop()
+	defer w.sl.close()
+	for c := range w.q {
+		if w.dead {
+			continue
+		}
+		if c.eof {
+			w.slowClose()
+			closeWrite(w.pp.dst)
+			continue
+		}
+		if !w.send(c) {
+			w.dead = true
+			w.pp.l.close()
+		}
+	}
+}
+
+// current returns the write-side toxics now in force and the channel that is closed
+// at the next change (loaded first, so no change is missed).
+func (w *writer) current() ([]*toxic, <-chan struct{}) {
+	ch := *w.pp.l.p.changed.Load()
+	if c := w.pp.l.p.chains[w.pp.dir].Load(); c != w.last || w.last == nil {
+		w.last, w.eff = c, c.effective(w.pp.l.id)
+	}
+	return w.eff, ch
+}
+
+// waitUntil sleeps until t. It returns (true, true) when t is reached, (false, true)
+// when the toxics changed first (recompute t), and (_, false) when the link closed.
+func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive bool) {
+	d := time.Until(t)
+	if d <= 0 {
+		return true, true
+	}
+	if d > fineMargin {
+		w.timer.Reset(d - fineMargin)
+		select {
+		case <-w.timer.C:
+		case <-changed:
+			w.timer.Stop()
+			return false, true
+		case <-w.pp.l.done:
+			w.timer.Stop()
+			return false, false
+		}
+	}
+	// The timerfd wakes some 10-40 µs late: aim spinMargin early, then busy-wait the
+	// rest without yielding. (runtime.Gosched would keep the scheduler from polling
+	// the network, delaying every other connection.)
+	if d := time.Until(t) - spinMargin; d > 0 && !w.sl.sleep(d) {
+		time.Sleep(d) // no timerfd: millisecond precision
+	}
+	for time.Now().Before(t) {
+	}
+	return true, !w.pp.l.closed()
+}
+
+// send applies latency, slicer, bandwidth and limit_data to c and writes it.
+// It returns false when the link must close.
+func (w *writer) send(c chunk) bool {
+	for { // latency: deadline = arrival + latency ± jitter; never accumulates
+		eff, ch := w.current()
+		var lat time.Duration
+		for _, t := range eff {
+			if t.kind == kLatency {
+				lat += t.latency + time.Duration(c.jit*float64(t.jitter))
+			}
+		}
+		if lat <= 0 {
+			break
+		}
+		reached, alive := w.waitUntil(c.at.Add(lat), ch)
+		if !alive {
+			return false
+		}
+		if reached {
+			break
+		}
+	}
+	data := c.data
+	for len(data) > 0 {
+		eff, ch := w.current()
+		var slicer, limit *toxic
+		var rate int64
+		for _, t := range eff {
+			switch t.kind {
+			case kSlicer:
+				slicer = t
+			case kLimit:
+				limit = t
+			case kBandwidth:
+				if t.rate > 0 && (rate == 0 || t.rate < rate) {
+					rate = t.rate
+				}
+			}
+		}
+		n := len(data)
+		if slicer != nil {
+			n = min(n, sliceSize(slicer))
+		}
+		if rate > 0 {
+			n = min(n, max(int(rate/10), 1)) // at most 100 ms of data per write
+			now := time.Now()
+			if w.nextFree.Before(now) {
+				w.nextFree = now
+			}
+			reached, alive := w.waitUntil(w.nextFree, ch)
+			if !alive {
+				return false
+			}
+			if !reached {
+				continue
+			}
+			w.nextFree = w.nextFree.Add(time.Duration(int64(n) * int64(time.Second) / rate))
+		}
+		if limit != nil {
+			if w.passed == nil {
+				w.passed = map[uint64]int64{}
+			}
+			n = int(min(int64(n), max(limit.limit-w.passed[limit.id], 0)))
+		}
+		if n > 0 {
+			if _, err := w.pp.dst.Write(data[:n]); err != nil {
+				return false
+			}
+		}
+		data = data[n:]
+		if limit != nil {
+			w.passed[limit.id] += int64(n)
+			if w.passed[limit.id] >= limit.limit {
+				return false
+			}
+		}
+		if slicer != nil && slicer.delay > 0 && len(data) > 0 {
+			if _, alive := w.waitUntil(time.Now().Add(slicer.delay), ch); !alive {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// slowClose waits for the slow_close delays before the close is passed on.
+func (w *writer) slowClose() {
+	start := time.Now()
+	for {
+		eff, ch := w.current()
+		var d time.Duration
+		for _, t := range eff {
+			if t.kind == kSlowClose {
+				d = max(d, t.delay)
+			}
+		}
+		reached, alive := w.waitUntil(start.Add(d), ch)
+		if reached || !alive {
+			return
+		}
+	}
+}
+
+// sliceSize picks one slice length: average ± variation.
+func sliceSize(t *toxic) int {
+	n := t.avgSize
+	if t.sizeVar > 0 {
+		n += rand.IntN(2*t.sizeVar+1) - t.sizeVar
+	}
+	return max(n, 1)
+}
