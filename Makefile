@@ -36,9 +36,15 @@ fuzz:
 demo:
 	bash examples/demo.sh
 
-## bench: every benchmark (proxy vs Toxiproxy, netlink vs tc, decoder, CLI start-up, 300-pod kill)
-bench:
-	$(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 60m $(PKGS) | tee bench.txt
+## bench: every benchmark, numbers in bench.txt (proxy vs Toxiproxy and direct loopback,
+## netlink vs tc/nft (root), decoder and CLI, 300-pod kill on the real control plane)
+bench: build testenv
+	{ $(GO) test -run='^$$' -bench=. -benchtime=3x ./cmd/chaos/ ; \
+	  $(GO) test -run='^$$' -bench=. -benchmem ./experiments/ ./steadystate/... ; \
+	  $(GO) test -run='^$$' -bench=. -benchtime=1x ./injectors/proxy/ ; \
+	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
+	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \
+	} 2>&1 | tee bench.txt
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
