@@ -4,7 +4,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 # The whole suite: unit tests, real-process/network/proxy tests and the real
 # Kubernetes control plane tests (built once from the Go module proxy, then cached).
-TEST_TIMEOUT ?= 75m
+TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 export GONOSUMDB = k8s.io
 

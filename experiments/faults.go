@@ -17,6 +17,7 @@ import (
 // faultRun is one fault through plan, inject and revert.
 type faultRun struct {
 	spec *Fault
+	def  injectors.Definition
 	inj  injectors.Injector
 	plan injectors.Plan
 
@@ -111,11 +112,23 @@ func (r *run) inject(ctx context.Context, f *faultRun) bool {
 	// The "inject" line is on disk before Inject starts: a runner killed mid-inject
 	// leaves the fault listed, with whatever state the injector recorded.
 	t0 := time.Now()
-	inj, err := f.inj.Inject(ctx, faultJournal{j: r.journal, fault: f.spec.Name, kind: f.spec.Kind})
+	fj := &faultJournal{j: r.journal, fault: f.spec.Name, kind: f.spec.Kind}
+	inj, err := f.inj.Inject(ctx, fj)
 	f.rec.InjectDuration = time.Since(t0)
 	if err != nil {
-		// The injector undid its partial work; the journal entry is closed.
-		_ = r.journal.append(JournalEntry{Event: "reverted", Fault: f.spec.Name, Error: "inject failed: " + err.Error()})
+		// The injector has undone its partial work; as a second line of defence the
+		// kind's Recover replays the last journaled state. Only when that also fails
+		// does the entry stay open for `chaos recover`.
+		if uerr := r.undoFailedInject(ctx, f, fj.last); uerr != nil {
+			f.rec.RevertError = uerr.Error()
+			r.addError("undoing the partial injection of %q: %v (still journaled: run `chaos recover`)", f.spec.Name, uerr)
+			_ = r.journal.append(JournalEntry{Event: "revert-failed", Fault: f.spec.Name, Error: "inject failed: " + err.Error() + "; undo failed: " + uerr.Error()})
+			r.mu.Lock()
+			r.undoFailed = true
+			r.mu.Unlock()
+		} else {
+			_ = r.journal.append(JournalEntry{Event: "reverted", Fault: f.spec.Name, Error: "inject failed: " + err.Error()})
+		}
 		f.rec.Error = err.Error()
 		r.addInjection(f)
 		r.stopWith(ctx, f, err)
@@ -136,6 +149,16 @@ func (r *run) inject(ctx context.Context, f *faultRun) bool {
 func (r *run) stopWith(ctx context.Context, f *faultRun, err error) {
 	r.prog.event("fault %s could not be injected: %v", f.spec.Name, err)
 	r.cancel(injectError{fmt.Errorf("fault %q (%s): %w", f.spec.Name, f.spec.Kind, err)})
+}
+
+// undoFailedInject runs the kind's Recover on the state a failed Inject journaled.
+func (r *run) undoFailedInject(ctx context.Context, f *faultRun, state json.RawMessage) error {
+	if state == nil || f.def.Recover == nil {
+		return nil
+	}
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.e.Spec.Safety.RevertTimeout)
+	defer cancel()
+	return f.def.Recover(rctx, r.env, state)
 }
 
 // revertFault reverts f once, under its own timeout that an interrupt does not cancel.
@@ -200,6 +223,9 @@ func (r *run) faultWindows() []steadystate.Window {
 func (r *run) revertFailures() bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.undoFailed {
+		return true
+	}
 	for _, f := range r.active {
 		if f.revertErr != nil {
 			return true

@@ -129,14 +129,19 @@ type faultJournal struct {
 	j     *runJournal
 	fault string
 	kind  string
+	last  json.RawMessage // the latest state recorded
 }
 
-func (f faultJournal) Record(state any) error {
+func (f *faultJournal) Record(state any) error {
 	b, err := json.Marshal(state)
 	if err != nil {
 		return fmt.Errorf("journal: encoding state of %s: %w", f.fault, err)
 	}
-	return f.j.append(JournalEntry{Event: "state", Fault: f.fault, Kind: f.kind, State: b})
+	if err := f.j.append(JournalEntry{Event: "state", Fault: f.fault, Kind: f.kind, State: b}); err != nil {
+		return err
+	}
+	f.last = b
+	return nil
 }
 
 // JournaledRun is a run as read back from its journal.

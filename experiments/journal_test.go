@@ -43,10 +43,10 @@ func TestJournalRecoverFromDeadRunner(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	fj := faultJournal{j: j, fault: "a", kind: "recorder"}
+	fj := &faultJournal{j: j, fault: "a", kind: "recorder"}
 	_ = fj.Record(map[string]int{"v": 1})
 	_ = fj.Record(map[string]int{"v": 2}) // the latest state wins
-	_ = faultJournal{j: j, fault: "b", kind: "recorder"}.Record("b-state")
+	_ = (&faultJournal{j: j, fault: "b", kind: "recorder"}).Record("b-state")
 	_ = j.append(JournalEntry{Event: "reverted", Fault: "b"})
 	// c recorded nothing: it changed nothing.
 	_ = j.f.Close()
@@ -89,7 +89,7 @@ func TestRecoverSkipsLiveRunner(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = j.append(JournalEntry{Event: "inject", Fault: "a", Kind: "recorder"})
-	_ = faultJournal{j: j, fault: "a", kind: "recorder"}.Record(1)
+	_ = (&faultJournal{j: j, fault: "a", kind: "recorder"}).Record(1)
 	var undone []string
 	reg := recorderRegistries(t, &undone)
 	actions, err := Recover(context.Background(), dir, reg, RecoverOptions{})
@@ -105,7 +105,7 @@ func TestRecoverUnknownKindFailsLoudly(t *testing.T) {
 	dir := t.TempDir()
 	j, _ := openRunJournal(dir, JournalEntry{RunID: "run-3"})
 	_ = j.append(JournalEntry{Event: "inject", Fault: "x", Kind: "fromAnotherBinary"})
-	_ = faultJournal{j: j, fault: "x", kind: "fromAnotherBinary"}.Record(1)
+	_ = (&faultJournal{j: j, fault: "x", kind: "fromAnotherBinary"}).Record(1)
 	var undone []string
 	_, err := Recover(context.Background(), dir, recorderRegistries(t, &undone), RecoverOptions{})
 	if err == nil || !strings.Contains(err.Error(), "not registered") {

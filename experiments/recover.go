@@ -162,3 +162,9 @@ func reopenRunJournal(path string) (*runJournal, error) {
 	}
 	return &runJournal{path: path, f: f}, nil
 }
+
+// RunnerAlive reports whether the process that wrote this run's journal still runs
+// (same pid and start time), i.e. whether its faults are still owned by a live runner.
+func (r JournaledRun) RunnerAlive() bool {
+	return r.PID != os.Getpid() && runnerAlive(r.PID, r.PIDStart)
+}

@@ -76,6 +76,8 @@ func Run(ctx context.Context, e *Experiment, opts Options) (*reports.Result, err
 	}
 	r, err := newRun(e, opts)
 	if err != nil {
+		r.closeProbes()
+		r.prog.close()
 		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
 	return r.execute(ctx), nil
@@ -119,11 +121,12 @@ type run struct {
 	journal *runJournal
 	samples *sampleStore
 
-	mu     sync.Mutex
-	phases []steadystate.Window
-	active []*faultRun // injected and not yet reverted, in injection order
-	errs   []string
-	cancel context.CancelCauseFunc // stops the run with a cause
+	mu         sync.Mutex
+	phases     []steadystate.Window
+	active     []*faultRun // injected and not yet reverted, in injection order
+	errs       []string
+	cancel     context.CancelCauseFunc // stops the run with a cause
+	undoFailed bool                    // a failed Inject could not be undone
 }
 
 type assertRun struct {
@@ -172,7 +175,7 @@ func newRun(e *Experiment, opts Options) (*run, error) {
 			errs = append(errs, fmt.Errorf("fault %q: %w", f.Name, err))
 			continue
 		}
-		r.faults = append(r.faults, &faultRun{spec: f, inj: inj, rec: reports.Injection{Fault: f.Name, Kind: f.Kind}})
+		r.faults = append(r.faults, &faultRun{spec: f, def: def, inj: inj, rec: reports.Injection{Fault: f.Name, Kind: f.Kind}})
 	}
 	for i, a := range e.Spec.Verify {
 		adef, _ := reg.Probes.Assertion(a.Kind)
@@ -237,11 +240,7 @@ func (r *run) execute(parent context.Context) *reports.Result {
 	stopAbort()
 	stopSampling()
 	samplers.Wait()
-	for _, p := range r.probes {
-		if c, ok := p.probe.(io.Closer); ok {
-			_ = c.Close()
-		}
-	}
+	r.closeProbes()
 	r.runRollbacks(ctx)
 	return r.finish(verdict, reason)
 }
@@ -351,4 +350,13 @@ func (r *run) kubeTarget() *kube.Target {
 		t.Context = r.opts.KubeContext
 	}
 	return &t
+}
+
+// closeProbes releases what probes hold (idle connections).
+func (r *run) closeProbes() {
+	for _, p := range r.probes {
+		if c, ok := p.probe.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}
 }

@@ -2,15 +2,19 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/faultline-dev/faultline/injectors"
 	"github.com/faultline-dev/faultline/reports"
 )
 
@@ -178,5 +182,74 @@ func TestNoTargetsIsAPlanError(t *testing.T) {
 	}
 	if len(res.Checks) != 0 || len(res.Injections) != 0 {
 		t.Fatal("a plan error must not inject or judge anything")
+	}
+}
+
+// sloppy is a test fault kind whose Inject creates a file, journals it, and then
+// fails without undoing its change, as a buggy injector would.
+type sloppy struct{ path string }
+
+func (s *sloppy) Plan(context.Context) (injectors.Plan, error) {
+	return injectors.Plan{Targets: []injectors.Target{{Kind: "file", Name: s.path}}}, nil
+}
+
+func (s *sloppy) Inject(_ context.Context, j injectors.Journal) (injectors.Injection, error) {
+	if err := j.Record(s.path); err != nil {
+		return injectors.Injection{}, err
+	}
+	_ = os.WriteFile(s.path, []byte("fault"), 0o644)
+	return injectors.Injection{}, errors.New("proof failed")
+}
+
+func TestFailedInjectIsUndoneFromItsJournaledState(t *testing.T) {
+	for _, recoverWorks := range []bool{true, false} {
+		t.Run(fmt.Sprintf("recover works %v", recoverWorks), func(t *testing.T) {
+			reg, _ := DefaultRegistries()
+			_ = reg.Injectors.Register(injectors.Definition{
+				Key:     "sloppy",
+				NewSpec: func() any { return &struct{ Path string }{} },
+				New: func(spec any, _ *injectors.Env) (injectors.Injector, error) {
+					return &sloppy{path: spec.(*struct{ Path string }).Path}, nil
+				},
+				Recover: func(_ context.Context, _ *injectors.Env, state json.RawMessage) error {
+					if !recoverWorks {
+						return errors.New("cannot undo")
+					}
+					var p string
+					_ = json.Unmarshal(state, &p)
+					return os.Remove(p)
+				},
+			})
+			addr, _ := healthServer(t)
+			flag := filepath.Join(t.TempDir(), "flag")
+			journal := t.TempDir()
+			e := mustDecode(t, reg, fmt.Sprintf(`apiVersion: faultline.dev/v1alpha1
+kind: Experiment
+metadata: {name: sloppy}
+spec:
+  steadyState:
+    baseline: 100ms
+    probes:
+      - {name: health, every: 20ms, http: {url: "http://%s/"}}
+  faults:
+    - {name: s, sloppy: {path: %q}}
+`, addr, flag))
+			res, err := Run(context.Background(), e, Options{Registries: reg, JournalDir: journal})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Verdict != reports.VerdictErrored {
+				t.Fatalf("verdict %s (%s)", res.Verdict, res.Reason)
+			}
+			_, statErr := os.Stat(flag)
+			runs, _ := ReadJournal(journal)
+			if recoverWorks {
+				if statErr == nil || len(runs) != 0 {
+					t.Fatalf("the partial change was not undone (file exists: %v, open journals: %d)", statErr == nil, len(runs))
+				}
+			} else if len(runs) != 1 || len(runs[0].Pending) != 1 || !strings.Contains(res.Reason, "chaos recover") {
+				t.Fatalf("an undo that failed must stay journaled and say so: runs %+v, reason %q", runs, res.Reason)
+			}
+		})
 	}
 }

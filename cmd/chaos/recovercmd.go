@@ -53,6 +53,16 @@ removes it, even when the journal directory is gone.`,
 				}
 				fmt.Fprintln(out, line)
 			}
+			if sweep && !o.Force {
+				runs, _ := experiments.ReadJournal(journal)
+				for _, r := range runs {
+					if r.RunnerAlive() {
+						fmt.Fprintf(out, "sweep: skipped: run %s (pid %d) is still running and owns what a sweep would find; stop it or use --force\n", r.RunID, r.PID)
+						sweep = false
+						break
+					}
+				}
+			}
 			if sweep {
 				paths := make([]string, len(sweepNS))
 				for i, ns := range sweepNS {

@@ -83,6 +83,7 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 		}
 		if f.dryRun {
 			printPlan(stdout, e, res)
+			worst = worse(worst, experiments.ExitCode(res)) // a plan that fails is exit 3
 			continue
 		}
 		dir := reportDir(f.reportDir, e.Metadata.Name, len(exps) > 1, res.Started)

@@ -54,6 +54,9 @@ func TestE2E(t *testing.T) {
 }
 
 var _ = SynchronizedBeforeSuite(func(ctx SpecContext) []byte {
+	if testing.Short() {
+		Skip("-short: skipping the specs that start a Kubernetes control plane")
+	}
 	var err error
 	// Builds the binaries on first use (several minutes cold, cached afterwards).
 	cp, err = controlplane.Start(ctx, controlplane.Options{Nodes: 3, PodReadyDelay: 300 * time.Millisecond, Logf: logf})

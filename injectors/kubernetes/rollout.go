@@ -221,13 +221,15 @@ func (b *BadRollout) Inject(ctx context.Context, j injectors.Journal) (injectors
 	ops = append(ops, map[string]any{"op": "replace", "path": "/spec/template", "value": bad})
 	patch, _ := json.Marshal(ops)
 	start := time.Now()
-	if err := kube.PatchWorkload(ctx, c.Clientset, w.Ref, types.JSONPatchType, patch); err != nil {
-		return injectors.Injection{}, fmt.Errorf("badRollout: patching %s: %w", w.Ref, err)
-	}
 	revert := func(ctx context.Context) error { return restoreTemplate(ctx, c.Clientset, st, b.env.Logff) }
+	if err := kube.PatchWorkload(ctx, c.Clientset, w.Ref, types.JSONPatchType, patch); err != nil {
+		// A patch whose answer was lost may still have been applied: undo anyway
+		// (restoreTemplate only acts on this run's annotation).
+		return injectors.Injection{}, joinUndo(fmt.Errorf("badRollout: patching %s: %w", w.Ref, err), undo(ctx, revert))
+	}
 	proof, err := proveRollout(ctx, c.Clientset, w.Ref, 60*time.Second)
 	if err != nil {
-		return injectors.Injection{}, joinUndo(fmt.Errorf("badRollout: %w", err), revert(context.WithoutCancel(ctx)))
+		return injectors.Injection{}, joinUndo(fmt.Errorf("badRollout: %w", err), undo(ctx, revert))
 	}
 	b.env.Logff("badRollout: %s rolling out %s in %s", w.Ref, st.BadImage, time.Since(start).Round(time.Millisecond))
 	return injectors.Injection{Revert: revert, Proof: proof}, nil

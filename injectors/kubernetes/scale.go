@@ -203,13 +203,15 @@ func (d *DeploymentScale) Inject(ctx context.Context, j injectors.Journal) (inje
 		"spec": map[string]any{"replicas": d.spec.Replicas},
 	})
 	start := time.Now()
-	if err := kube.PatchWorkload(ctx, c.Clientset, ref, types.MergePatchType, patch); err != nil {
-		return injectors.Injection{}, fmt.Errorf("deploymentScale: scaling %s: %w", ref, err)
-	}
 	revert := func(ctx context.Context) error { return restoreScale(ctx, c.Clientset, st, d.env.Logff) }
-	proof, err := proveScaled(ctx, c.Clientset, ref, d.spec.Replicas, 60*time.Second)
+	if err := kube.PatchWorkload(ctx, c.Clientset, ref, types.MergePatchType, patch); err != nil {
+		// The server may have applied a patch whose answer was lost (ctx cancelled in
+		// flight): undo anyway; restoreScale only acts on this run's annotation.
+		return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: scaling %s: %w", ref, err), undo(ctx, revert))
+	}
+	proof, err := proveScaled(ctx, c.Clientset, ref, w.Replicas, d.spec.Replicas, 60*time.Second)
 	if err != nil {
-		return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: %w", err), revert(context.WithoutCancel(ctx)))
+		return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: %w", err), undo(ctx, revert))
 	}
 	d.env.Logff("deploymentScale: %s scaled %d -> %d in %s", ref, w.Replicas, d.spec.Replicas, time.Since(start).Round(time.Millisecond))
 	return injectors.Injection{Revert: revert, Proof: proof}, nil
@@ -217,7 +219,7 @@ func (d *DeploymentScale) Inject(ctx context.Context, j injectors.Journal) (inje
 
 // proveScaled waits until the controller observed the new replicas and, when
 // scaling down, no more than replicas pods of the workload exist.
-func proveScaled(ctx context.Context, cs kubernetes.Interface, ref kube.WorkloadRef, replicas int32, timeout time.Duration) (string, error) {
+func proveScaled(ctx context.Context, cs kubernetes.Interface, ref kube.WorkloadRef, original, replicas int32, timeout time.Duration) (string, error) {
 	var last string
 	err := wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, timeout, true, func(ctx context.Context) (bool, error) {
 		w, err := kube.GetWorkload(ctx, cs, ref)
@@ -239,7 +241,7 @@ func proveScaled(ctx context.Context, cs kubernetes.Interface, ref kube.Workload
 		}
 		last = fmt.Sprintf("spec.replicas %d, status.replicas %d, %d pods exist", w.Replicas, w.StatusReplicas, len(pods.Items))
 		return w.ObservedGeneration >= w.Meta.Generation && w.StatusReplicas == replicas &&
-			(replicas >= w.Replicas || int32(len(pods.Items)) <= replicas), nil
+			(replicas >= original || int32(len(pods.Items)) <= replicas), nil
 	})
 	if err != nil {
 		return "", fmt.Errorf("proving %s scaled to %d: %w (last: %s)", ref, replicas, err, last)
@@ -322,4 +324,15 @@ func joinUndo(err, undo error) error {
 		return fmt.Errorf("%w (undo also failed: %v)", err, undo)
 	}
 	return err
+}
+
+// undoTimeout bounds the undo of a partial injection: it runs on a context that the
+// caller's cancellation does not reach, and must not hang on a stuck apiserver.
+const undoTimeout = 30 * time.Second
+
+// undo runs revert under context.WithTimeout(context.WithoutCancel(ctx), undoTimeout).
+func undo(ctx context.Context, revert func(context.Context) error) error {
+	uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoTimeout)
+	defer cancel()
+	return revert(uctx)
 }

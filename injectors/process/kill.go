@@ -19,6 +19,12 @@ type KillSpec struct {
 	Selector `yaml:",inline"`
 	// Signal to send: a name ("SIGTERM", "TERM") or a number (default SIGKILL).
 	Signal string `yaml:"signal,omitempty" json:"signal,omitempty"`
+	// ExitWithin is how long the targets have to exit after a signal whose default
+	// action ends a process (default 10s). A process still running then (it caught or
+	// ignored the signal) makes the injection fail: the fault did not take effect.
+	// Signals that do not end a process (SIGCHLD, SIGCONT, SIGURG, SIGWINCH, the stop
+	// signals) are proved by delivery alone.
+	ExitWithin time.Duration `yaml:"exitWithin,omitempty" json:"exitWithin,omitempty"`
 }
 
 // Validate checks the selector and the signal.
@@ -26,6 +32,9 @@ func (s *KillSpec) Validate(p *field.Path) field.ErrorList {
 	errs := s.Selector.Validate(p)
 	if _, err := parseSignal(s.Signal); err != nil {
 		errs = append(errs, field.Invalid(p.Child("signal"), s.Signal, err.Error()))
+	}
+	if s.ExitWithin < 0 {
+		errs = append(errs, field.Invalid(p.Child("exitWithin"), s.ExitWithin.String(), "must be > 0"))
 	}
 	return errs
 }
@@ -102,17 +111,31 @@ func (k *Kill) Inject(ctx context.Context, j injectors.Journal) (injectors.Injec
 		}
 	}
 	proof := fmt.Sprintf("%s delivered to %d process(es)", unix.SignalName(k.sig), len(k.targets))
-	if k.sig == syscall.SIGKILL {
-		if err := waitGone(ctx, k.targets, 5*time.Second); err != nil {
+	if terminates(k.sig) {
+		limit := k.spec.ExitWithin
+		if limit == 0 {
+			limit = 10 * time.Second
+		}
+		if err := waitGone(ctx, k.targets, unix.SignalName(k.sig), limit); err != nil {
 			return injectors.Injection{}, err
 		}
-		proof = fmt.Sprintf("SIGKILL: %d process(es) gone from /proc", len(k.targets))
+		proof = fmt.Sprintf("%s: %d process(es) gone from /proc", unix.SignalName(k.sig), len(k.targets))
 	}
 	return injectors.Injection{Revert: func(context.Context) error { return nil }, Proof: proof}, nil
 }
 
+// terminates reports whether sig's default action ends the process.
+func terminates(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGCHLD, syscall.SIGCONT, syscall.SIGURG, syscall.SIGWINCH,
+		syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		return false
+	}
+	return true
+}
+
 // waitGone waits until every process has exited (or is a zombie).
-func waitGone(ctx context.Context, procs []Proc, limit time.Duration) error {
+func waitGone(ctx context.Context, procs []Proc, sig string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	t := time.NewTicker(2 * time.Millisecond)
 	defer t.Stop()
@@ -127,7 +150,7 @@ func waitGone(ctx context.Context, procs []Proc, limit time.Duration) error {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s still alive %s after SIGKILL", left[0], limit)
+			return fmt.Errorf("%s still alive %s after %s (it caught or ignored the signal): the fault did not take effect", left[0], limit, sig)
 		}
 		select {
 		case <-ctx.Done():

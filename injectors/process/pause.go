@@ -61,17 +61,14 @@ func (p *Pause) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 	revert := func(ctx context.Context) error { return resume(p.targets) }
 	for _, t := range p.targets {
 		if !t.alive() {
-			_ = revert(ctx)
-			return injectors.Injection{}, fmt.Errorf("%s exited before it could be paused", t)
+			return injectors.Injection{}, errors.Join(fmt.Errorf("%s exited before it could be paused", t), revert(ctx))
 		}
 		if err := syscall.Kill(t.PID, syscall.SIGSTOP); err != nil {
-			_ = revert(ctx)
-			return injectors.Injection{}, fmt.Errorf("pausing %s: %w", t, err)
+			return injectors.Injection{}, errors.Join(fmt.Errorf("pausing %s: %w", t, err), revert(ctx))
 		}
 	}
 	if err := waitStopped(ctx, p.targets, 2*time.Second); err != nil {
-		_ = revert(ctx)
-		return injectors.Injection{}, err
+		return injectors.Injection{}, errors.Join(err, revert(ctx))
 	}
 	return injectors.Injection{
 		Revert: revert,

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -180,5 +181,27 @@ func TestValidate(t *testing.T) {
 				t.Fatalf("got %d errors %v, want %d", len(errs), errs, tc.want)
 			}
 		})
+	}
+}
+
+func TestKillWithIgnoredSignalFailsInsteadOfPassing(t *testing.T) {
+	// A shell that ignores SIGTERM: delivery alone must not count as the fault.
+	cmd := exec.Command("sh", "-c", "trap '' TERM; while :; do sleep 0.05; done", "ignore-term-1006")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	time.Sleep(50 * time.Millisecond) // let the shell install its trap
+	k := &Kill{spec: KillSpec{Selector: Selector{PID: cmd.Process.Pid}, ExitWithin: 300 * time.Millisecond}, sig: syscall.SIGTERM}
+	_, err := k.Inject(context.Background(), &memJournal{})
+	if err == nil || !strings.Contains(err.Error(), "did not take effect") {
+		t.Fatalf("err = %v, want the fault reported as not taken effect", err)
+	}
+	// SIGTERM to a process that does not ignore it is proved by its exit.
+	plain := startSleeper(t, "1007")
+	k = &Kill{spec: KillSpec{Selector: Selector{PID: plain.Process.Pid}}, sig: syscall.SIGTERM}
+	inj, err := k.Inject(context.Background(), &memJournal{})
+	if err != nil || !strings.Contains(inj.Proof, "gone") {
+		t.Fatalf("SIGTERM: proof %q err %v", inj.Proof, err)
 	}
 }

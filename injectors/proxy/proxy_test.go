@@ -137,7 +137,7 @@ func TestTimeoutBlackholeAndClose(t *testing.T) {
 	if err := p.RemoveToxic("hole"); err != nil {
 		t.Fatal(err)
 	}
-	if d := time.Since(start); d > 100*time.Millisecond {
+	if d := time.Since(start); d > time.Second { // Toxiproxy issue 558: 25 s
 		t.Fatalf("removing a blackhole with a hung connection took %v", d)
 	}
 	if _, err := roundTrip(t, c, []byte("back"), time.Second); err != nil {

@@ -38,6 +38,9 @@ type Pair struct{ A, B *NS }
 // RequireRoot skips the test unless it runs with CAP_NET_ADMIN (as root).
 func RequireRoot(t testing.TB) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("-short: skipping the tests that build network namespaces")
+	}
 	if os.Geteuid() != 0 {
 		t.Skip("needs root (CAP_NET_ADMIN)")
 	}
