@@ -253,3 +253,48 @@ spec:
 		})
 	}
 }
+
+func TestRollbacksRunAfterPassAndAfterInterrupt(t *testing.T) {
+	reg, _ := DefaultRegistries()
+	addr, _ := healthServer(t)
+	for _, interrupt := range []bool{false, true} {
+		t.Run(fmt.Sprintf("interrupted=%v", interrupt), func(t *testing.T) {
+			tag := fmt.Sprint(os.Getpid() + 10)
+			if interrupt {
+				tag = fmt.Sprint(os.Getpid() + 11)
+			}
+			sleeper := startSleep(t, tag)
+			marker := filepath.Join(t.TempDir(), "rolled-back")
+			duration := "200ms"
+			if interrupt {
+				duration = "1m"
+			}
+			e := mustDecode(t, reg, fmt.Sprintf(pauseSelf, "rollbacks", addr, tag, duration,
+				fmt.Sprintf("  rollbacks:\n    - exec: {command: [touch, %q]}\n", marker)))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			if interrupt {
+				go func() {
+					for stateOf(t, sleeper) != 'T' {
+						time.Sleep(5 * time.Millisecond)
+					}
+					cancel()
+				}()
+			}
+			res, err := Run(ctx, e, Options{Registries: reg, JournalDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := os.Stat(marker); err != nil || len(res.Rollbacks) != 1 || res.Rollbacks[0].Error != "" {
+				t.Fatalf("verdict %s: rollback did not run: %v %+v", res.Verdict, err, res.Rollbacks)
+			}
+			want := reports.VerdictPassed
+			if interrupt {
+				want = reports.VerdictAborted
+			}
+			if res.Verdict != want {
+				t.Fatalf("verdict %s (%s), want %s", res.Verdict, res.Reason, want)
+			}
+		})
+	}
+}

@@ -347,9 +347,16 @@ func TestNotSteadyInjectsNothing(t *testing.T) {
 	}
 }
 
-// TestSIGINTRevertsPause runs the real binary, interrupts it mid-fault and checks the
-// paused process runs again, the report says aborted and the exit code is 3.
-func TestSIGINTRevertsPause(t *testing.T) {
+// TestSignalRevertsPause runs the real binary, interrupts it mid-fault (Ctrl-C twice,
+// or SIGTERM) and checks the paused process runs again, the report says aborted and
+// the exit code is 3.
+func TestSignalRevertsPause(t *testing.T) {
+	for _, sig := range []os.Signal{os.Interrupt, syscall.SIGTERM} {
+		t.Run(sig.String(), func(t *testing.T) { testSignalRevertsPause(t, sig) })
+	}
+}
+
+func testSignalRevertsPause(t *testing.T, sig os.Signal) {
 	addr := freePort(t)
 	pidFile, _ := webapp(t, addr, false)
 	pid := readPID(t, pidFile)
@@ -362,15 +369,15 @@ func TestSIGINTRevertsPause(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, 10*time.Second, func() bool { return procState(t, pid) == 'T' }, "the process to be paused")
-	_ = cmd.Process.Signal(os.Interrupt)
+	_ = cmd.Process.Signal(sig)
 	time.Sleep(20 * time.Millisecond)
-	_ = cmd.Process.Signal(os.Interrupt) // a second Ctrl-C must not cut the revert short
+	_ = cmd.Process.Signal(sig) // a second signal must not cut the revert short
 	err := cmd.Wait()
 	if code := cmd.ProcessState.ExitCode(); code != 3 {
 		t.Fatalf("exit %d (%v), want 3\n%s", code, err, out.String())
 	}
 	if st := procState(t, pid); st == 'T' {
-		t.Fatalf("process still paused after SIGINT\n%s", out.String())
+		t.Fatalf("process still paused after %s\n%s", sig, out.String())
 	}
 	b, _ := os.ReadFile(filepath.Join(reportDir, "report.json"))
 	if !bytes.Contains(b, []byte(`"verdict": "aborted"`)) {
