@@ -124,16 +124,26 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 	if err := j.Record(st); err != nil {
 		return injectors.Injection{}, fmt.Errorf("journaling %s: %w", f.key, err)
 	}
+	// made is how many links carry a root qdisc this call created. On failure only
+	// those are deleted: a root that existed already (another fault's, with the same
+	// handle) is never touched.
+	made := 0
 	fail := func(err error) (injectors.Injection, error) {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return injectors.Injection{}, errors.Join(err, undo(uctx, f.env, st))
+		mine := *st
+		mine.Qdiscs = st.Qdiscs[:made]
+		return injectors.Injection{}, errors.Join(err, undo(uctx, f.env, &mine))
 	}
 	for i, l := range layouts {
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		if err := apply(r.c.h, l); err != nil {
+		rootMade, err := apply(r.c.h, l)
+		if rootMade {
+			made = i + 1
+		}
+		if err != nil {
 			return fail(fmt.Errorf("injecting %s into %s in %s: %w", f.key, r.links[i].Attrs().Name, r.c.path, err))
 		}
 	}
@@ -151,27 +161,27 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { return undo(ctx, f.env, st) }}, nil
 }
 
-// apply creates one layout; on error the caller deletes the root, which takes
-// whatever part was created with it.
-func apply(h *netlink.Handle, l layout) error {
+// apply creates one layout. rootMade says whether its root qdisc was created; on
+// error the caller deletes that root, which takes whatever part was created with it.
+func apply(h *netlink.Handle, l layout) (rootMade bool, err error) {
 	if err := h.QdiscAdd(l.Root); err != nil {
-		return fmt.Errorf("adding root qdisc %s %s: %w", l.Root.Type(), handleStr(l.Root.Attrs().Handle), err)
+		return false, fmt.Errorf("adding root qdisc %s %s: %w", l.Root.Type(), handleStr(l.Root.Attrs().Handle), err)
 	}
 	if l.Class == nil {
-		return nil
+		return true, nil
 	}
 	if err := h.ClassAdd(l.Class); err != nil {
-		return fmt.Errorf("adding htb class %s: %w", handleStr(l.Class.Handle), err)
+		return true, fmt.Errorf("adding htb class %s: %w", handleStr(l.Class.Handle), err)
 	}
 	if err := h.QdiscAdd(l.Leaf); err != nil {
-		return fmt.Errorf("adding %s qdisc %s: %w", l.Leaf.Type(), handleStr(l.Leaf.Attrs().Handle), err)
+		return true, fmt.Errorf("adding %s qdisc %s: %w", l.Leaf.Type(), handleStr(l.Leaf.Attrs().Handle), err)
 	}
 	for _, flt := range l.Filters {
 		if err := h.FilterAdd(flt); err != nil {
-			return fmt.Errorf("adding u32 filter: %w", err)
+			return true, fmt.Errorf("adding u32 filter: %w", err)
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // readBack lists the interface's qdiscs (and filters) and checks that what we

@@ -288,3 +288,38 @@ func TestNetemUnsupported(t *testing.T) {
 	}
 	sameSnapshot(t, p.A, before)
 }
+
+// TestSecondQdiscFaultLeavesTheFirstAlone: two qdisc faults of one run on the same
+// interface share a handle. The second cannot be added, and its failure must not
+// delete the first one's qdisc (it undoes only what it created itself).
+func TestSecondQdiscFaultLeavesTheFirstAlone(t *testing.T) {
+	p := fixture.NewPair(t)
+	before := snapshot(t, p.A)
+	r, _ := inject(t, newFault(t, "networkBandwidth", &BandwidthSpec{Target: Target{NetNS: p.A.Name}, Rate: "8mbit"}, "same-run"))
+	during := snapshot(t, p.A)
+	second := newFault(t, "networkBandwidth", &BandwidthSpec{Target: Target{NetNS: p.A.Name}, Rate: "1mbit"}, "same-run")
+	if _, err := second.Inject(context.Background(), &memJournal{}); err == nil {
+		t.Fatal("a second root qdisc on the same interface was accepted")
+	}
+	if got := snapshot(t, p.A); got != during {
+		t.Fatalf("the failed second fault changed the first one's qdisc:\nduring:\n%s\nnow:\n%s", during, got)
+	}
+	// When both pass preflight at once, the loser's apply finds the root taken: it
+	// must say it created nothing, so that its undo deletes nothing.
+	h, err := p.A.Handle()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	link, err := h.LinkByName(p.A.Link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := second.(*qdiscFault)
+	made, err := apply(h, buildLayout(link.Attrs().Index, runMajor("same-run"), nil, f.leaf))
+	if err == nil || made {
+		t.Fatalf("apply over an existing root: made=%v err=%v, want made=false and an error", made, err)
+	}
+	revert(t, r)
+	sameSnapshot(t, p.A, before)
+}
