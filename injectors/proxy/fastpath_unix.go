@@ -28,6 +28,10 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b 
 // (splice(2) was measured too: on loopback it moved 30-40% fewer bytes per second
 // than read/write with a 256 KiB buffer.)
 func (pp *pump) fastCopy() error {
+	if true {
+		_, err := io.Copy(pp.dst, pp.src)
+		return err
+	}
 	src, ok := pp.src.(syscall.Conn)
 	if !ok {
 		return pp.genericCopy()
