@@ -81,7 +81,7 @@ func (k *Kill) Plan(ctx context.Context) (injectors.Plan, error) {
 	}
 	k.targets = k.spec.choose(matched)
 	plan := injectors.Plan{
-		Action:  fmt.Sprintf("send %s to %d of %d processes matching %s", unix.SignalName(k.sig), len(k.targets), len(matched), k.spec.describe()),
+		Action:  fmt.Sprintf("send %s to %d of %d processes selected by %s", unix.SignalName(k.sig), len(k.targets), len(matched), k.spec.describe()),
 		Revert:  "nothing to revert: a killed process is brought back by its supervisor",
 		Matched: len(matched),
 	}

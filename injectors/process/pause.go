@@ -38,7 +38,7 @@ func (p *Pause) Plan(ctx context.Context) (injectors.Plan, error) {
 	}
 	p.targets = p.spec.choose(matched)
 	plan := injectors.Plan{
-		Action:  fmt.Sprintf("SIGSTOP %d of %d processes matching %s", len(p.targets), len(matched), p.spec.describe()),
+		Action:  fmt.Sprintf("SIGSTOP %d of %d processes selected by %s", len(p.targets), len(matched), p.spec.describe()),
 		Revert:  "SIGCONT each paused process (checked by pid and start time)",
 		Matched: len(matched),
 	}
