@@ -97,7 +97,7 @@ func (r *run) watchAbort(ctx context.Context) func() {
 				return
 			case <-t.C:
 			}
-			if w, ok := r.currentFaultSpan(); ok {
+			if w, ok := r.phaseWindow("faults"); ok {
 				for _, rule := range r.e.Spec.Abort {
 					if reason := r.abortFires(rule, w.Start); reason != "" {
 						r.prog.event("ABORT: %s", reason)
@@ -109,18 +109,6 @@ func (r *run) watchAbort(ctx context.Context) func() {
 		}
 	}()
 	return func() { stop(); <-done }
-}
-
-// currentFaultSpan is the time since the fault phase began, if it has.
-func (r *run) currentFaultSpan() (steadystate.Window, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range r.phases {
-		if p.Name == "faults" {
-			return p, true
-		}
-	}
-	return steadystate.Window{}, false
 }
 
 // abortFires evaluates one rule over the last rule.Over (once that much of the fault

@@ -70,3 +70,15 @@ type Env struct {
 	// Kube returns the clients of spec.target.kubernetes; an error if there is none.
 	Kube func() (*kube.Client, error)
 }
+
+// Cancelled reports whether the runner's context ended, so that the observation is
+// StatusErrored (the probe was cut short) rather than a failure of the system. A
+// passed deadline counts even before its timer fired: a dialer's socket deadline may
+// expire a hair earlier than the context's own.
+func Cancelled(ctx context.Context) bool {
+	if ctx.Err() != nil {
+		return true
+	}
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -446,10 +447,8 @@ func TestProxyCommandServesToxiproxyAPI(t *testing.T) {
 			return false
 		}
 		defer resp.Body.Close()
-		body = make([]byte, 4096)
-		n, _ := resp.Body.Read(body)
-		body = body[:n]
-		return resp.StatusCode == 200
+		body, err = io.ReadAll(resp.Body)
+		return err == nil && resp.StatusCode == 200
 	}, "the proxy API")
 	var proxies map[string]struct {
 		Listen   string `json:"listen"`

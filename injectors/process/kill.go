@@ -64,7 +64,6 @@ func parseSignal(s string) (syscall.Signal, error) {
 type Kill struct {
 	spec    KillSpec
 	sig     syscall.Signal
-	env     *injectors.Env
 	targets []Proc
 }
 

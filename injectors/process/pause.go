@@ -21,7 +21,6 @@ type PauseSpec struct {
 // Pause is the processPause injector.
 type Pause struct {
 	spec    PauseSpec
-	env     *injectors.Env
 	targets []Proc
 }
 

@@ -26,15 +26,11 @@ func (m *memJournal) Record(state any) error {
 	return err
 }
 
-// startSleeper starts a real process with a unique command line and reaps it at the end.
+// startSleeper starts `sleep 300.<tag>`, a real process matchable by its command
+// line (sleep takes fractional seconds), and reaps it at the end.
 func startSleeper(t *testing.T, tag string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command("sleep", "300")
-	cmd.Args = []string{"sleep", "300"}
-	cmd.Env = append(os.Environ(), "FAULTLINE_TEST="+tag)
-	// A unique argv[0] makes the process matchable by its command line.
-	cmd.Path, _ = exec.LookPath("sleep")
-	cmd.Args[1] = "300." + tag // sleep accepts fractional seconds
+	cmd := exec.Command("sleep", "300."+tag)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,8 +140,8 @@ func TestKillByPIDFileProvesGone(t *testing.T) {
 }
 
 func TestKillCountAndNoTargets(t *testing.T) {
-	a := startSleeper(t, "1005")
-	b := startSleeper(t, "1005")
+	startSleeper(t, "1005")
+	startSleeper(t, "1005")
 	k := &Kill{spec: KillSpec{Selector: Selector{Match: `^sleep 300\.1005$`, Count: 1}}, sig: syscall.SIGTERM}
 	plan, err := k.Plan(context.Background())
 	if err != nil {
@@ -154,7 +150,6 @@ func TestKillCountAndNoTargets(t *testing.T) {
 	if plan.Matched != 2 || len(plan.Targets) != 1 {
 		t.Fatalf("matched %d targets %d, want 2 and 1", plan.Matched, len(plan.Targets))
 	}
-	_, _ = a, b
 	none := &Kill{spec: KillSpec{Selector: Selector{Match: `^no-such-process-xyz$`}}, sig: syscall.SIGKILL}
 	if _, err := none.Plan(context.Background()); !errors.Is(err, injectors.ErrNoTargets) {
 		t.Fatalf("err = %v, want ErrNoTargets", err)

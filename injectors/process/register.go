@@ -13,21 +13,21 @@ func Register(r *injectors.Registry) error {
 			Key:     "processKill",
 			Summary: "Send a signal (default SIGKILL) to local processes chosen by pid, pidFile or command-line match.",
 			NewSpec: func() any { return &KillSpec{} },
-			New: func(spec any, env *injectors.Env) (injectors.Injector, error) {
+			New: func(spec any, _ *injectors.Env) (injectors.Injector, error) {
 				s := spec.(*KillSpec)
 				sig, err := parseSignal(s.Signal)
 				if err != nil {
 					return nil, err
 				}
-				return &Kill{spec: *s, sig: sig, env: env}, nil
+				return &Kill{spec: *s, sig: sig}, nil
 			},
 		}),
 		r.Register(injectors.Definition{
 			Key:     "processPause",
 			Summary: "Freeze local processes with SIGSTOP for the fault's duration; SIGCONT on revert.",
 			NewSpec: func() any { return &PauseSpec{} },
-			New: func(spec any, env *injectors.Env) (injectors.Injector, error) {
-				return &Pause{spec: *spec.(*PauseSpec), env: env}, nil
+			New: func(spec any, _ *injectors.Env) (injectors.Injector, error) {
+				return &Pause{spec: *spec.(*PauseSpec)}, nil
 			},
 			Recover: recoverPause,
 		}),

@@ -66,7 +66,7 @@ func (p *Probe) Probe(ctx context.Context) steadystate.Observation {
 	case err != nil:
 		obs.Status, obs.Detail = steadystate.StatusErrored, err.Error()
 		return obs
-	case parentDone(ctx):
+	case steadystate.Cancelled(ctx):
 		obs.Status, obs.Detail = steadystate.StatusErrored, "cancelled by the runner"
 		return obs
 	}
@@ -217,14 +217,6 @@ func unwrapStart(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-func parentDone(ctx context.Context) bool {
-	if ctx.Err() != nil {
-		return true
-	}
-	dl, ok := ctx.Deadline()
-	return ok && !time.Now().Before(dl)
 }
 
 func lastLine(b []byte) string {

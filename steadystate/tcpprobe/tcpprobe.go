@@ -121,7 +121,7 @@ func classify(parent, dctx context.Context, err error, timeout time.Duration) (s
 	var addrErr *net.AddrError
 	var ne net.Error
 	switch {
-	case parentDone(parent):
+	case steadystate.Cancelled(parent):
 		return errored, "cancelled by the runner"
 	case errors.As(err, &dnsErr):
 		if dnsErr.IsNotFound {
@@ -153,14 +153,4 @@ func rootCause(err error) string {
 		return oe.Err.Error()
 	}
 	return err.Error()
-}
-
-// parentDone reports whether the runner's context ended. Its deadline counts even
-// before its timer fired: the dialer's socket deadline may expire a hair earlier.
-func parentDone(parent context.Context) bool {
-	if parent.Err() != nil {
-		return true
-	}
-	dl, ok := parent.Deadline()
-	return ok && !time.Now().Before(dl)
 }
