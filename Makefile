@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 export GONOSUMDB = k8s.io
 
-.PHONY: all build test unit fuzz demo bench lint testenv cluster-up cluster-down clean
+.PHONY: all build test unit fuzz demo bench lint testenv cluster-up cluster-down clean generate check-generate
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 	$(GO) build -o $(BIN)/chaos ./cmd/chaos
 
 ## test: vet, every test (root-only tests skip with a reason when not root), and a short fuzz of the decoder
-test: lint testenv
+test: lint check-generate testenv
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
 	$(MAKE) fuzz
 
@@ -49,6 +49,15 @@ bench: build testenv
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet $(PKGS)
+
+## generate: the ExperimentRun CRD (deploy/crds/) and deep-copy code from experiments/cluster,
+## with controller-gen pinned in go.mod (`tool` directive)
+generate:
+	$(GO) tool controller-gen object crd:crdVersions=v1 paths=./experiments/cluster/... output:crd:dir=deploy/crds
+
+## check-generate: fail when the committed CRD or deep-copy code is not what `make generate` writes
+check-generate: generate
+	@git diff --exit-code -- deploy/crds experiments/cluster || { echo "run make generate and commit"; exit 1; }
 
 cluster-up:
 	$(GO) run ./internal/testenv/controlplane/cmd/cluster up

@@ -67,6 +67,8 @@ type runJournal struct {
 	mu   sync.Mutex
 	path string
 	f    *os.File
+	// mirror, if set, also stores each line elsewhere (the cluster) before append returns.
+	mirror func(JournalEntry) error
 }
 
 func openRunJournal(dir string, head JournalEntry) (*runJournal, error) {
@@ -108,6 +110,9 @@ func (j *runJournal) append(e JournalEntry) error {
 	}
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: syncing %s: %w", j.path, err)
+	}
+	if j.mirror != nil {
+		return j.mirror(e)
 	}
 	return nil
 }

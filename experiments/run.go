@@ -37,6 +37,12 @@ type Options struct {
 	Tracker *Tracker
 	// RunID overrides the generated run ID (tests, chaostest).
 	RunID string
+	// Cluster says how a run with a Kubernetes target records itself, keeps its
+	// journal and watches the halt switch in that cluster (default: when it serves
+	// ExperimentRuns).
+	Cluster ClusterOptions
+	// Observer, if set, follows the run (see Observer).
+	Observer Observer
 }
 
 // ErrInvalid wraps errors that make an experiment impossible to start: invalid spec,
@@ -84,10 +90,11 @@ func Run(ctx context.Context, e *Experiment, opts Options) (*reports.Result, err
 }
 
 // ExitCode maps a result to the exit code of `chaos run`: 0 passed (and dry runs),
-// 1 failed, 3 aborted, errored or not-steady.
+// 1 failed, 3 aborted, errored, not-steady or halted; skipped (outside
+// safety.windows) is 0.
 func ExitCode(res *reports.Result) int {
 	switch res.Verdict {
-	case reports.VerdictPassed, VerdictPlanned:
+	case reports.VerdictPassed, VerdictPlanned, VerdictSkipped:
 		return 0
 	case reports.VerdictFailed:
 		return 1
@@ -118,8 +125,9 @@ type run struct {
 	faults  []*faultRun
 	asserts []assertRun
 
-	journal *runJournal
-	samples *sampleStore
+	journal   *runJournal
+	samples   *sampleStore
+	observers []Observer
 
 	mu         sync.Mutex
 	phases     []steadystate.Window
@@ -194,7 +202,7 @@ func newRun(e *Experiment, opts Options) (*run, error) {
 // execute runs the lifecycle and always returns a finished result.
 func (r *run) execute(parent context.Context) *reports.Result {
 	r.res.Started = time.Now()
-	defer func() { r.res.Ended = time.Now(); r.prog.close() }()
+	defer func() { r.res.Ended = time.Now(); r.observeFinish(); r.prog.close() }()
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	r.cancel = cancel
@@ -204,6 +212,9 @@ func (r *run) execute(parent context.Context) *reports.Result {
 	defer maxTimer.Stop()
 
 	r.setPhase("plan", 0)
+	if verdict, reason := r.observeStart(ctx); verdict != "" {
+		return r.finish(verdict, reason)
+	}
 	if !r.opts.DryRun {
 		stop, err := r.startResources(ctx)
 		if err != nil {
@@ -223,6 +234,7 @@ func (r *run) execute(parent context.Context) *reports.Result {
 		return r.finish(reports.VerdictErrored, err.Error())
 	}
 	r.journal = j
+	j.mirror = r.observeJournal
 
 	// Probes sample from the start of the baseline to the end of the recover phase,
 	// under a context that an interrupt does not cancel: a probe cut short by Ctrl-C
@@ -274,7 +286,10 @@ func (r *run) stopVerdict(ctx context.Context) (string, string) {
 	cause := context.Cause(ctx)
 	var ab abortError
 	var ie injectError
+	var he haltError
 	switch {
+	case errors.As(cause, &he):
+		return reports.VerdictAborted, he.reason + "; every fault was reverted"
 	case errors.As(cause, &ie):
 		return reports.VerdictErrored, "a fault could not be injected, so the experiment proves nothing: " + ie.Error()
 	case errors.As(cause, &ab):
@@ -318,6 +333,7 @@ func (r *run) setPhase(name string, d time.Duration) {
 		r.opts.Tracker.setPhase(name)
 	}
 	r.prog.phase(name, d)
+	r.observePhase(name)
 }
 
 func (r *run) endPhase() {

@@ -16,6 +16,8 @@ func newRecoverCmd() *cobra.Command {
 	var journal string
 	var sweep bool
 	var sweepNS []string
+	var inCluster bool
+	var clusterNS string
 	cmd := &cobra.Command{
 		Use:   "recover",
 		Short: "Revert every fault a killed runner left active, from the journal",
@@ -27,9 +29,13 @@ skipped unless --force. With --sweep it also scans network namespaces for what
 Faultline creates (qdiscs with handles fa00-fa7f, nftables tables faultline_*) and
 removes it, even when the journal directory is gone.`,
 		Example: `  chaos recover
+  chaos recover --cluster -n chaos        # runs whose pod died: journal and Lease in the cluster
   chaos recover --journal /var/lib/faultline/journal --run 20261123t101500-a1b2c3`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if inCluster {
+				return recoverCluster(cmd, o, clusterNS)
+			}
 			reg, err := experiments.DefaultRegistries()
 			if err != nil {
 				return err
@@ -95,5 +101,7 @@ removes it, even when the journal directory is gone.`,
 	fl.BoolVar(&sweep, "sweep", false, "also scan network namespaces for Faultline qdiscs and nftables tables and remove them, even without a journal")
 	fl.StringSliceVar(&sweepNS, "netns", nil, "namespaces (names or paths) to sweep (default: this one and every /run/netns/*)")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "timeout of each fault's recovery (default 30s)")
+	fl.BoolVar(&inCluster, "cluster", false, "recover from the journals kept on ExperimentRuns in the cluster: every run whose Lease expired (no local journal needed)")
+	fl.StringVarP(&clusterNS, "namespace", "n", "", "with --cluster: namespace of the ExperimentRuns (default $FAULTLINE_NAMESPACE, the pod's namespace, else chaos)")
 	return cmd
 }

@@ -25,6 +25,7 @@ type runFlags struct {
 	progress    string
 	kubeconfig  string
 	kubeContext string
+	cluster     experiments.ClusterOptions
 }
 
 func newRunCmd() *cobra.Command {
@@ -53,6 +54,7 @@ Exit codes: 0 passed, 1 failed, 2 invalid input or usage (nothing touched),
 	fl.StringVar(&f.progress, "progress", "auto", "progress display: auto, tty, plain or none")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (overrides spec.target.kubernetes.kubeconfig)")
 	fl.StringVar(&f.kubeContext, "context", "", "kubeconfig context (overrides spec.target.kubernetes.context)")
+	addClusterRunFlags(fl, &f.cluster)
 	return cmd
 }
 
@@ -75,7 +77,7 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 	for _, e := range exps {
 		res, err := experiments.Run(ctx, e, experiments.Options{
 			Registries: reg, JournalDir: f.journalDir, Progress: progress, TTY: tty, DryRun: f.dryRun,
-			Kubeconfig: f.kubeconfig, KubeContext: f.kubeContext, Tracker: tracker,
+			Kubeconfig: f.kubeconfig, KubeContext: f.kubeContext, Tracker: tracker, Cluster: f.cluster,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", e.Source, err)
