@@ -65,12 +65,18 @@ func (o *clusterObserver) Start(ctx context.Context, info RunInfo, stop func(str
 	}
 	opts := o.r.opts.Cluster.Options
 	opts.Namespace = cluster.ResolveNamespace(opts.Namespace)
+	if err := cluster.CheckAccess(ctx, c, opts.Namespace); err != nil {
+		return fmt.Errorf("recording the run in the cluster (--results local to keep it off the cluster): %w", err)
+	}
 	rec, err := cluster.Start(ctx, c, cluster.RunInfo{Experiment: info.Experiment, RunID: info.RunID, Source: info.Source, Started: info.Started}, opts)
 	if err != nil {
 		return fmt.Errorf("recording the run in the cluster (--results local to keep it off the cluster): %w", err)
 	}
 	o.rec = rec
 	o.r.prog.event("recorded as experimentrun %s/%s", rec.Namespace(), rec.Name())
+	if o.r.windowReason() != "" {
+		return nil // skipped: recorded, nothing else touched
+	}
 	h, err := cluster.GetHalt(ctx, c, opts.Namespace)
 	if err != nil {
 		return err

@@ -149,4 +149,9 @@ type Safety struct {
 	// RevertTimeout bounds each revert (default 30s).
 	RevertTimeout time.Duration         `yaml:"revertTimeout,omitempty" json:"revertTimeout,omitempty"`
 	BlastRadius   injectors.BlastRadius `yaml:"blastRadius,omitempty" json:"blastRadius,omitempty"`
+	// Windows, BlackoutDates and TimeZone say when the run may start (windows.go);
+	// outside them it ends "skipped" and touches nothing.
+	Windows       []Window `yaml:"windows,omitempty" json:"windows,omitempty"`
+	BlackoutDates []string `yaml:"blackoutDates,omitempty" json:"blackoutDates,omitempty"`
+	TimeZone      string   `yaml:"timeZone,omitempty" json:"timeZone,omitempty"`
 }

@@ -215,6 +215,9 @@ func (r *run) execute(parent context.Context) *reports.Result {
 	if verdict, reason := r.observeStart(ctx); verdict != "" {
 		return r.finish(verdict, reason)
 	}
+	if reason := r.windowReason(); reason != "" {
+		return r.finish(VerdictSkipped, reason)
+	}
 	if !r.opts.DryRun {
 		stop, err := r.startResources(ctx)
 		if err != nil {

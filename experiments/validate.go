@@ -354,6 +354,7 @@ func (s *Safety) check(c *checker, spec *Spec) {
 			c.add(p+".blastRadius.protectedNamespaces["+strconv.Itoa(i)+"]", "must not be empty")
 		}
 	}
+	s.checkWindows(c, p)
 	// The run must be allowed to last through the baseline and the longest fault.
 	var longest time.Duration
 	for _, f := range spec.Faults {

@@ -33,7 +33,7 @@ reports that say with numbers whether the system held.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRunCmd(), newValidateCmd(), newRecoverCmd(), newSchemaCmd(), newProxyCmd(), newVersionCmd())
-	root.AddCommand(newHaltCmd(), newResumeCmd(), newHistoryCmd())
+	root.AddCommand(newHaltCmd(), newResumeCmd(), newHistoryCmd(), newGamedayCmd())
 	return root
 }
 
