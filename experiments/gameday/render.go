@@ -135,7 +135,9 @@ func Render(w io.Writer, files []File, reg experiments.Registries, o Options) er
 	return err
 }
 
-func tm(apiVersion, kind string) metav1.TypeMeta { return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind} }
+func tm(apiVersion, kind string) metav1.TypeMeta {
+	return metav1.TypeMeta{APIVersion: apiVersion, Kind: kind}
+}
 
 // clean drops the nulls and empty objects typed objects leave (creationTimestamp:
 // null, metadata: {}), but keeps emptyDir: {}.
