@@ -133,6 +133,7 @@ func (o *clusterObserver) Finish(ctx context.Context, res *reports.Result) {
 		return
 	}
 	cr := cluster.Result{Verdict: res.Verdict, Reason: res.Reason, Ended: res.Ended, Errors: res.Errors,
+		Notifications: res.Notifications, ReportPath: o.r.opts.ReportPath,
 		Reverted: o.r.journal == nil || !o.r.revertFailures()}
 	if s, ok := reports.Score(res); ok {
 		cr.Score = &s

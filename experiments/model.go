@@ -13,6 +13,7 @@ package experiments
 import (
 	"time"
 
+	"github.com/faultline-dev/faultline/experiments/notify"
 	"github.com/faultline-dev/faultline/injectors"
 	"github.com/faultline-dev/faultline/internal/kube"
 )
@@ -51,6 +52,8 @@ type Spec struct {
 	Abort       []AbortRule `yaml:"abort,omitempty" json:"abort,omitempty"`
 	Rollbacks   []Rollback  `yaml:"rollbacks,omitempty" json:"rollbacks,omitempty"`
 	Safety      Safety      `yaml:"safety,omitempty" json:"safety,omitempty"`
+	// Notify sends the verdict to webhooks when the run ends (notify.go).
+	Notify []notify.Target `yaml:"notify,omitempty" json:"notify,omitempty"`
 }
 
 // Target says where Kubernetes faults and probes go; empty for local-only experiments.

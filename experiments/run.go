@@ -43,6 +43,8 @@ type Options struct {
 	Cluster ClusterOptions
 	// Observer, if set, follows the run (see Observer).
 	Observer Observer
+	// ReportPath is where the caller will write the reports, for spec.notify messages.
+	ReportPath string
 }
 
 // ErrInvalid wraps errors that make an experiment impossible to start: invalid spec,
@@ -202,7 +204,7 @@ func newRun(e *Experiment, opts Options) (*run, error) {
 // execute runs the lifecycle and always returns a finished result.
 func (r *run) execute(parent context.Context) *reports.Result {
 	r.res.Started = time.Now()
-	defer func() { r.res.Ended = time.Now(); r.observeFinish(); r.prog.close() }()
+	defer func() { r.res.Ended = time.Now(); r.notify(); r.observeFinish(); r.prog.close() }()
 	ctx, cancel := context.WithCancelCause(parent)
 	defer cancel(nil)
 	r.cancel = cancel

@@ -199,6 +199,7 @@ func (e *Experiment) check(c *checker) {
 		r.check(c, "spec.rollbacks["+strconv.Itoa(i)+"]")
 	}
 	s.Safety.check(c, s)
+	checkNotify(c, s.Notify)
 }
 
 func (t Target) check(c *checker) {

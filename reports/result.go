@@ -37,6 +37,8 @@ type Result struct {
 	// Errors are problems of the run itself (a revert that failed, a probe that could
 	// not be built), distinct from failures of the system.
 	Errors []string `json:"errors,omitempty"`
+	// Notifications say what each spec.notify webhook answered.
+	Notifications []string `json:"notifications,omitempty"`
 }
 
 // PlannedFault is one fault as resolved at plan time.

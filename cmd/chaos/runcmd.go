@@ -75,9 +75,11 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 
 	worst := 0
 	for _, e := range exps {
+		dir := reportDir(f.reportDir, e.Metadata.Name, len(exps) > 1, time.Now())
 		res, err := experiments.Run(ctx, e, experiments.Options{
 			Registries: reg, JournalDir: f.journalDir, Progress: progress, TTY: tty, DryRun: f.dryRun,
 			Kubeconfig: f.kubeconfig, KubeContext: f.kubeContext, Tracker: tracker, Cluster: f.cluster,
+			ReportPath: dir,
 		})
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", e.Source, err)
@@ -88,7 +90,6 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 			worst = worse(worst, experiments.ExitCode(res)) // a plan that fails is exit 3
 			continue
 		}
-		dir := reportDir(f.reportDir, e.Metadata.Name, len(exps) > 1, res.Started)
 		paths, werr := reports.WriteAll(dir, res)
 		fmt.Fprintln(stdout, reports.Summary(res))
 		if res.Verdict != reports.VerdictPassed {
@@ -96,6 +97,9 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 		}
 		for _, e := range res.Errors {
 			fmt.Fprintf(stdout, "  error: %s\n", e)
+		}
+		for _, n := range res.Notifications {
+			fmt.Fprintf(stdout, "  %s\n", n)
 		}
 		if werr != nil {
 			fmt.Fprintf(stderr, "writing reports: %v\n", werr)
