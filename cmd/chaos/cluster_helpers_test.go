@@ -34,7 +34,7 @@ func startGameCluster(t *testing.T) (*controlplane.ControlPlane, *kube.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	applyYAML(t, c, "", crd)
+	applyYAML(t, c, "", crd, nil...)
 	waitFor(t, 30*time.Second, func() bool { ok, _ := cluster.Installed(c); return ok }, "ExperimentRun CRD served")
 	ctx := context.Background()
 	if _, err := c.Clientset.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "chaos"}}, metav1.CreateOptions{}); err != nil {
@@ -75,7 +75,7 @@ func deployment(t *testing.T, c *kube.Client, name string) *appsv1.Deployment {
 
 // applyYAML creates every object of a multi-document YAML stream, as
 // `kubectl create -f` does (namespace ns for namespaced objects without one).
-func applyYAML(t *testing.T, c *kube.Client, ns string, data []byte) []*unstructured.Unstructured {
+func applyYAML(t *testing.T, c *kube.Client, ns string, data []byte, mutate ...func(*unstructured.Unstructured)) []*unstructured.Unstructured {
 	t.Helper()
 	ctx := context.Background()
 	groups, err := restmapper.GetAPIGroupResources(c.Clientset.Discovery())
@@ -96,6 +96,9 @@ func applyYAML(t *testing.T, c *kube.Client, ns string, data []byte) []*unstruct
 			continue
 		}
 		u := &unstructured.Unstructured{Object: m}
+		for _, f := range mutate {
+			f(u)
+		}
 		gvk := u.GroupVersionKind()
 		mapping, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 		if err != nil {

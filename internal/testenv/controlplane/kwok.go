@@ -26,6 +26,11 @@ const NodeAnnotation = "kwok.x-k8s.io/node"
 // real outcome: the pod stays Pending with ImagePullBackOff and never becomes Ready.
 const UnpullableImageMarker = ".invalid/"
 
+// ExternalPodAnnotation on a Job's pod stops kwok from completing it: a test plays
+// the kubelet for its container (runs the command as a local process) and sets the
+// pod's terminal status itself. kwok still schedules it and reports it Running.
+const ExternalPodAnnotation = "controlplane.faultline.dev/external"
+
 // kwokConfig replaces kwok's default pod stages (kustomize/stage/pod/fast of kwok
 // v0.6.1: pod-ready, pod-complete, pod-delete) with the same stages plus
 // pod-image-pull-backoff and pod-ready-again (a kubelet reports its pods Ready
@@ -143,6 +148,7 @@ spec:
     - {key: '.metadata.deletionTimestamp', operator: DoesNotExist}
     - {key: '.status.phase', operator: In, values: [Running]}
     - {key: '.metadata.ownerReferences.[].kind', operator: In, values: [Job]}
+    - {key: '.metadata.annotations["` + ExternalPodAnnotation + `"]', operator: DoesNotExist}
   next:
     statusTemplate: |
       {{ $now := Now }}
