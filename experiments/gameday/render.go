@@ -84,6 +84,7 @@ func Render(w io.Writer, files []File, reg experiments.Registries, o Options) er
 	}
 	subject := []rbacv1.Subject{{Kind: "ServiceAccount", Name: o.Name, Namespace: o.Namespace}}
 	objs := []any{
+		&corev1.Namespace{TypeMeta: tm("v1", "Namespace"), ObjectMeta: meta(o.Namespace, "")},
 		&corev1.ServiceAccount{TypeMeta: tm("v1", "ServiceAccount"), ObjectMeta: meta(o.Name, o.Namespace)},
 		&corev1.ConfigMap{TypeMeta: tm("v1", "ConfigMap"), ObjectMeta: meta(o.Name+"-experiments", o.Namespace), Data: data},
 	}
