@@ -22,8 +22,8 @@ type Options struct {
 	Credentials *Credentials
 	// Upstreams, if set, restricts the upstreams proxies may be created for.
 	Upstreams *AllowList
-	// Logf receives a line for each refused request (at most 10 a second; the
-	// rest are counted in the next line). Nil: not logged.
+	// Logf receives a line for each refused request (about 10 a second; the
+	// rest are counted in the next line; bursts of 20). Nil: not logged.
 	Logf func(format string, a ...any)
 }
 
@@ -37,7 +37,7 @@ type auth struct {
 }
 
 func newAuth(o Options) *auth {
-	a := &auth{lim: rate.NewLimiter(10, 10), logf: o.Logf}
+	a := &auth{lim: rate.NewLimiter(10, 20), logf: o.Logf}
 	if c := o.Credentials; c != nil {
 		a.user, a.token = sha256.Sum256([]byte(c.User)), sha256.Sum256([]byte(c.Token))
 	}
