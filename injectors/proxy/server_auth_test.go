@@ -333,3 +333,31 @@ func TestDescribeTellsToxiproxyFromChaosProxy(t *testing.T) {
 		t.Fatalf("planning touched Toxiproxy: %+v", tps["payments"].ActiveToxics)
 	}
 }
+
+// BenchmarkAPIAuth measures what the credential check adds to an API request
+// (GET /proxies/{name} through the handler, no network).
+func BenchmarkAPIAuth(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		creds *Credentials
+	}{{"open", nil}, {"basic-auth", &Credentials{User: DefaultUser, Token: testToken}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := NewServerWith(Options{Credentials: tc.creds})
+			defer s.Close()
+			if _, err := s.Add(Config{Name: "p", Upstream: "127.0.0.1:9"}, false); err != nil {
+				b.Fatal(err)
+			}
+			h := s.Handler()
+			req := httptest.NewRequest("GET", "/proxies/p", nil)
+			req.SetBasicAuth(DefaultUser, testToken)
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, req)
+				if w.Code != 200 {
+					b.Fatal(w.Code)
+				}
+			}
+		})
+	}
+}
