@@ -3,6 +3,7 @@ package promprobe
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -81,12 +82,32 @@ func num(v float64) string { return strconv.FormatFloat(v, 'g', 4, 64) }
 // exact formats a value for Values: every digit.
 func exact(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 
-// judge applies the empty-result rule, the series rule and the comparison.
+// judge applies the empty-result rule, the series rule and the comparison. Series
+// whose value is NaN (0/0, histogram_quantile of no observations) carry no data and
+// are left out, as a PromQL filter (x < 0.01) leaves them out; only NaN is empty.
 func (s *Spec) judge(res []sample) verdict {
 	if len(res) == 0 {
 		return s.empty()
 	}
-	values := map[string]string{"series": strconv.Itoa(len(res))}
+	var nan int
+	res = slices.DeleteFunc(slices.Clone(res), func(r sample) bool {
+		if math.IsNaN(r.Value) {
+			nan++
+			return true
+		}
+		return false
+	})
+	if len(res) == 0 {
+		v := s.empty()
+		v.Detail = "empty result: only NaN (0/0: no traffic in the window?)"
+		v.Values["series"] = strconv.Itoa(nan)
+		v.Values["nan"] = strconv.Itoa(nan)
+		return v
+	}
+	values := map[string]string{"series": strconv.Itoa(len(res) + nan)}
+	if nan > 0 {
+		values["nan"] = strconv.Itoa(nan)
+	}
 	if len(res) == 1 {
 		values["value"] = exact(res[0].Value)
 	} else {
@@ -126,9 +147,6 @@ func (s *Spec) judge(res []sample) verdict {
 	v := res[0].Value
 	if c.ok(v) {
 		return verdict{steadystate.StatusOK, fmt.Sprintf("%s, %s", num(v), c), values}
-	}
-	if math.IsNaN(v) {
-		return verdict{steadystate.StatusFailed, fmt.Sprintf("NaN (0/0: no traffic in the window?), not %s", c), values}
 	}
 	return verdict{steadystate.StatusFailed, fmt.Sprintf("%s, not %s", num(v), c), values}
 }

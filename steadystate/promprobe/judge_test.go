@@ -71,7 +71,10 @@ func TestJudge(t *testing.T) {
 	}{
 		{"one ok", Spec{Below: fp(1)}, series(0.5), steadystate.StatusOK, []string{"0.5, below 1"}, map[string]string{"value": "0.5", "series": "1"}},
 		{"one failed", Spec{Below: fp(1)}, series(2), steadystate.StatusFailed, []string{"2, not below 1"}, map[string]string{"value": "2"}},
-		{"one NaN", Spec{Below: fp(1)}, series(math.NaN()), steadystate.StatusFailed, []string{"NaN", "not below 1"}, map[string]string{"value": "NaN"}},
+		{"one NaN is empty", Spec{Below: fp(1)}, series(math.NaN()), steadystate.StatusErrored, []string{"empty result: only NaN"}, map[string]string{"result": "empty", "nan": "1"}},
+		{"NaN empty failed", Spec{Below: fp(1), IfEmpty: EmptyFailed}, series(math.NaN()), steadystate.StatusFailed, []string{"empty result: only NaN"}, nil},
+		{"NaN left out", Spec{Below: fp(1)}, series(math.NaN(), 2), steadystate.StatusFailed, []string{"2, not below 1"}, map[string]string{"value": "2", "series": "2", "nan": "1"}},
+		{"NaN left out of all", Spec{Below: fp(1), Series: SeriesAll}, series(0.5, math.NaN(), 0.2), steadystate.StatusOK, []string{"2 of 2 series below 1"}, map[string]string{"series": "3", "nan": "1"}},
 		{"several under one", Spec{Below: fp(1)}, series(0.1, 0.2), steadystate.StatusErrored,
 			[]string{"2 series, want one", `x{shard="a"}=0.1`, `x{shard="b"}=0.2`}, map[string]string{"series": "2", `x{shard="a"}`: "0.1"}},
 		{"several named, bounded", Spec{Below: fp(1)}, series(1, 2, 3, 4, 5, 6, 7), steadystate.StatusErrored, []string{"and 2 more"}, nil},

@@ -121,7 +121,8 @@ func TestAgainstRealPrometheus(t *testing.T) {
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value * 50", Equals: f(1)}), steadystate.StatusOK)
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "scalar(fl_test_value)", Above: f(0.1)}), steadystate.StatusFailed, "0.02, not above 0.1")
 		// 0/0: no traffic in a ratio's window.
-		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value * 0 / 0", Below: f(1)}), steadystate.StatusFailed, "NaN")
+		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value * 0 / 0", Below: f(1)}), steadystate.StatusErrored, "empty result: only NaN")
+		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value * 0 / 0", Below: f(1), IfEmpty: "failed"}), steadystate.StatusFailed, "empty result: only NaN")
 	})
 
 	t.Run("several series", func(t *testing.T) {

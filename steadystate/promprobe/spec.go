@@ -21,8 +21,7 @@
 //
 // What is ok: every comparison given must hold: `below: x` is value < x, `above: x`
 // is value > x (both together: a range, open at both ends), `equals: x` is value ==
-// x, `between: [lo, hi]` is lo <= value <= hi. NaN (e.g. 0/0, no traffic in the
-// window) satisfies no comparison, as in PromQL's own filters.
+// x, `between: [lo, hi]` is lo <= value <= hi.
 //
 // How many series: with `series: one` the query must return exactly one series (or a
 // scalar); several are an error that names them (aggregate with sum/max, or choose
@@ -41,9 +40,14 @@
 //	  is open or half-open.
 //	ok: they do; in breaker mode the breaker is closed.
 //
-// Empty result: a query that returns no series at all is its own outcome, "empty
-// result" (Detail "empty result: no series", Values["result"] = "empty"), and is
-// errored by default. An empty result usually means the query does not match what
+// NaN is no data: an error ratio over a window without traffic is 0/0, and
+// histogram_quantile of no observations is NaN. Series whose value is NaN are left
+// out (as a PromQL filter like `x < 0.01` leaves them out); a result of only NaN is
+// the empty result.
+//
+// Empty result: a query that returns no series, or only NaN, is its own outcome,
+// "empty result" (Detail "empty result: no series" or "empty result: only NaN ...",
+// Values["result"] = "empty"), and is errored by default. An empty result usually means the query does not match what
 // is scraped (a typo in a metric or label name, a target not scraped yet, a counter
 // never incremented), which says nothing of the system: counting it as failed would
 // turn a typo into an outage, counting it as ok would let a run pass on no data.
@@ -65,7 +69,8 @@
 // mapped to no state is errored and named in Detail.
 //
 // Values: "value" (the exact value, when one series), "series" (how many series the
-// query returned), "result" = "empty" for the empty outcome, "breaker" in breaker
+// query returned), the value of each series by its labels (up to 10, when several),
+// "nan" (how many were NaN), "result" = "empty" for the empty outcome, "breaker" in breaker
 // mode, "warnings" when Prometheus sent any. Latency is the time Prometheus took to
 // answer: judge the system's latency with a histogram_quantile query, not with
 // slo.latencyP99 of this probe.
