@@ -92,6 +92,8 @@ type checkout struct {
 // X-Circuit-State header, at GET /breaker (JSON) and at GET /metrics
 // (checkout_breaker_state{name="payments"} 0 closed, 1 half-open, 2 open). The
 // fragile build waits up to its long timeout and answers 502 on any payments error.
+// Both export checkout_requests_total{outcome="paid|fallback|error"} and the
+// checkout_request_duration_seconds histogram at GET /metrics.
 // It runs until Close is called or ctx is done.
 func StartCheckout(ctx context.Context, cfg CheckoutConfig) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
