@@ -94,6 +94,11 @@ func TestPrometheusExperiment(t *testing.T) {
 				if !sawValue(res, "checkout-error-ratio", "value", "1") {
 					t.Error("no checkout-error-ratio observation read an error ratio of 1")
 				}
+				// selfHealing over a PromQL probe: the error ratio falls back under 1%
+				// once the 2 s rate window no longer holds the outage.
+				if c, ok := findCheck(res, "selfHealing", "checkout-error-ratio"); !ok || c.Status != reports.CheckPassed || !strings.Contains(c.Measured, "recovered after") {
+					t.Errorf("selfHealing(checkout-error-ratio): %+v, want passed with the time to recover", c)
+				}
 			case "prometheus down is errored, not failed":
 				for _, s := range res.Probes {
 					if strings.HasPrefix(s.Name, "checkout-") && (s.Failed != 0 || s.Errored == 0) {

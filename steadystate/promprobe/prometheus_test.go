@@ -318,3 +318,30 @@ func writePEM(t *testing.T, path string, cert *x509.Certificate) {
 		t.Fatal(err)
 	}
 }
+
+// BenchmarkProbe measures one observation against a real Prometheus: an error-ratio
+// style query over a scraped gauge (query, HTTP round trip and judgement).
+func BenchmarkProbe(b *testing.B) {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "fl_bench", Help: "bench"}, []string{"outcome"})
+	reg.MustRegister(g)
+	g.WithLabelValues("ok").Set(99)
+	g.WithLabelValues("error").Set(1)
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	prom := promserver.Start(b, promserver.Options{Targets: []promserver.Target{{Job: "bench", Address: srv.Listener.Addr().String()}}})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	prom.WaitForScrape(ctx, b, "bench")
+	p, err := promprobe.New(&promprobe.Spec{URL: prom.URL, Query: `sum(fl_bench{outcome="error"}) / sum(fl_bench)`, Below: f(0.05)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ResetTimer()
+	for b.Loop() {
+		if o := p.Probe(ctx); o.Status != steadystate.StatusOK {
+			b.Fatalf("%s %q", o.Status, o.Detail)
+		}
+	}
+}
