@@ -4,6 +4,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 
@@ -283,5 +284,20 @@ func TestUnreadableTLSFilesAreErrored(t *testing.T) {
 	o := p.Probe(t.Context())
 	if o.Status != steadystate.StatusErrored || !strings.Contains(o.Detail, "reading tls.caFile") {
 		t.Errorf("got %s %q, want errored reading tls.caFile", o.Status, o.Detail)
+	}
+}
+
+func TestEvalTimeout(t *testing.T) {
+	for _, c := range []struct{ in, want time.Duration }{
+		{2 * time.Second, 2 * time.Second},
+		{1500 * time.Millisecond, time.Second},
+		{90 * time.Second, 90 * time.Second},
+		{300 * time.Millisecond, 300 * time.Millisecond},
+		{300*time.Millisecond + 500*time.Microsecond, 300 * time.Millisecond},
+		{time.Microsecond, time.Millisecond},
+	} {
+		if got := evalTimeout(c.in); got != c.want {
+			t.Errorf("evalTimeout(%s) = %s, want %s", c.in, got, c.want)
+		}
 	}
 }

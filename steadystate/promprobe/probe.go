@@ -80,7 +80,7 @@ func (p *Probe) Probe(ctx context.Context) steadystate.Observation {
 	timeout := p.spec.timeout()
 	qctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	val, warnings, err := p.api.Query(qctx, p.spec.Query, time.Time{}, v1.WithTimeout(timeout))
+	val, warnings, err := p.api.Query(qctx, p.spec.Query, time.Time{}, v1.WithTimeout(evalTimeout(timeout)))
 	obs.Latency = time.Since(start)
 	if err != nil {
 		obs.Status, obs.Detail = steadystate.StatusErrored, p.describe(ctx, qctx, err)
@@ -102,6 +102,17 @@ func (p *Probe) Probe(ctx context.Context) steadystate.Observation {
 		obs.Values["warnings"] = strings.Join(warnings, "; ")
 	}
 	return obs
+}
+
+// evalTimeout is the query's evaluation timeout sent to Prometheus: the client
+// sends Duration.String(), and Prometheus parses neither "1.5s" nor "1.234567s", so
+// it is truncated to whole seconds (whole milliseconds under a second). The probe's
+// own deadline stays exact.
+func evalTimeout(d time.Duration) time.Duration {
+	if d >= time.Second {
+		return d.Truncate(time.Second)
+	}
+	return max(d.Truncate(time.Millisecond), time.Millisecond)
 }
 
 // describe says why Prometheus could not be asked; every case is errored.

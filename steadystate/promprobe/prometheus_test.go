@@ -116,6 +116,10 @@ func TestAgainstRealPrometheus(t *testing.T) {
 			t.Errorf("values %v, want value 0.02 and series 1", o.Values)
 		}
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value", Below: f(0.01)}), steadystate.StatusFailed, "0.02, not below 0.01")
+		// Timeouts that are not whole seconds are still a duration Prometheus parses.
+		for _, d := range []time.Duration{1500 * time.Millisecond, 1234567 * time.Microsecond, 90 * time.Second} {
+			want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value", Below: f(1), Timeout: d}), steadystate.StatusOK)
+		}
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value", Above: f(0.01), Below: f(0.03)}), steadystate.StatusOK)
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value", Between: []float64{0.03, 1}}), steadystate.StatusFailed, "not between 0.03 and 1")
 		want(t, probe(t, promprobe.Spec{URL: url, Query: "fl_test_value * 50", Equals: f(1)}), steadystate.StatusOK)
