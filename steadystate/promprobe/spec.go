@@ -16,7 +16,7 @@
 //	        ifEmpty: errored                    # errored (default) | failed | ok
 //	        timeout: 2s                         # per request (default 2s)
 //	        bearerTokenFile: /var/run/secrets/prometheus-token   # or bearerTokenEnv
-//	        basicAuth: {username: faultline, passwordEnv: PROM_PASSWORD}  # or passwordFile
+//	        # basicAuth: {username: faultline, passwordEnv: PROM_PASSWORD}  # or passwordFile; not with a token
 //	        tls: {caFile: ca.pem, certFile: c.pem, keyFile: k.pem, serverName: prom, insecureSkipVerify: false}
 //
 // What is ok: every comparison given must hold: `below: x` is value < x, `above: x`
