@@ -82,8 +82,9 @@ func Prune(ctx context.Context, c *kube.Client, opts Options, experiment string)
 	return errors.Join(errs...)
 }
 
-// Dead returns the runs in ns still marked Running whose Lease has expired (or is
-// gone): their runner died and may have left faults active.
+// Dead returns the runs in ns whose runner died and may have left faults active:
+// Running with an expired (or missing) Lease, or Finished with a revert that failed
+// (their Lease is kept, no longer renewed) once it expired.
 func Dead(ctx context.Context, c *kube.Client, ns string, now time.Time) ([]ExperimentRun, error) {
 	runs, err := List(ctx, c, ns, "")
 	if err != nil {
@@ -91,10 +92,21 @@ func Dead(ctx context.Context, c *kube.Client, ns string, now time.Time) ([]Expe
 	}
 	var dead []ExperimentRun
 	for _, r := range runs {
-		if r.Status.Phase != PhaseRunning {
+		switch r.Status.Phase {
+		case PhaseRunning:
+		case PhaseFinished:
+			if r.Spec.Lease == "" {
+				continue
+			}
+			if _, err := c.Clientset.CoordinationV1().Leases(ns).Get(ctx, r.Spec.Lease, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+				continue // released: everything was reverted
+			} else if err != nil {
+				return nil, fmt.Errorf("cluster: reading lease %s/%s: %w", ns, r.Spec.Lease, err)
+			}
+		default:
 			continue
 		}
-		alive, err := leaseAlive(ctx, c, ns, r.Spec.Lease, now)
+		alive, err := runAlive(ctx, c, r, now)
 		if err != nil {
 			return nil, err
 		}
@@ -116,7 +128,7 @@ func Alive(ctx context.Context, c *kube.Client, ns string, now time.Time) ([]Exp
 		if r.Status.Phase != PhaseRunning {
 			continue
 		}
-		ok, err := leaseAlive(ctx, c, ns, r.Spec.Lease, now)
+		ok, err := runAlive(ctx, c, r, now)
 		if err != nil {
 			return nil, err
 		}
@@ -127,16 +139,21 @@ func Alive(ctx context.Context, c *kube.Client, ns string, now time.Time) ([]Exp
 	return alive, nil
 }
 
-func leaseAlive(ctx context.Context, c *kube.Client, ns, name string, now time.Time) (bool, error) {
-	if name == "" {
+// leaseGrace: a Running run without a Lease is young (its runner creates the Lease
+// right after the ExperimentRun) rather than dead until it is this old.
+const leaseGrace = 30 * time.Second
+
+// runAlive: r's Lease is current, or r was created too recently to have one.
+func runAlive(ctx context.Context, c *kube.Client, r ExperimentRun, now time.Time) (bool, error) {
+	if r.Spec.Lease == "" {
 		return false, nil
 	}
-	l, err := c.Clientset.CoordinationV1().Leases(ns).Get(ctx, name, metav1.GetOptions{})
+	l, err := c.Clientset.CoordinationV1().Leases(r.Namespace).Get(ctx, r.Spec.Lease, metav1.GetOptions{})
 	if apierrors.IsNotFound(err) {
-		return false, nil
+		return now.Sub(r.CreationTimestamp.Time) < leaseGrace, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("cluster: reading lease %s/%s: %w", ns, name, err)
+		return false, fmt.Errorf("cluster: reading lease %s/%s: %w", r.Namespace, r.Spec.Lease, err)
 	}
 	return LeaseAlive(l, now), nil
 }
@@ -161,8 +178,10 @@ func MarkRecovered(ctx context.Context, c *kube.Client, run *ExperimentRun, line
 		o.Status.Step = "recovered"
 		if o.Status.Verdict == "" {
 			o.Status.Verdict = "errored"
+			o.Status.Reason = reason
+		} else {
+			o.Status.Reason += "; " + reason
 		}
-		o.Status.Reason = reason
 		now := metav1.Now()
 		o.Status.EndTime = &now
 		if o.Status.StartTime != nil {
