@@ -164,3 +164,43 @@ func TestWindowsSkipTouchingNothing(t *testing.T) {
 		})
 	}
 }
+
+// TestHistoryFromReportDir lists runs from a directory of report.json files, oldest
+// first, with scores, key numbers and the experiment's score and trend.
+func TestHistoryFromReportDir(t *testing.T) {
+	dir := t.TempDir()
+	write := func(sub, verdict string, started time.Time, checks string) {
+		p := filepath.Join(dir, sub, "report.json")
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		body := fmt.Sprintf(`{"runID":%q,"experiment":"web-heals","verdict":%q,"reason":"r","started":%q,"ended":%q,"checks":[%s]}`,
+			sub, verdict, started.Format(time.RFC3339Nano), started.Add(5*time.Second).Format(time.RFC3339Nano), checks)
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	now := time.Now()
+	sh := func(status, measured string) string {
+		return fmt.Sprintf(`{"name":"selfHealing(web)","kind":"selfHealing","status":%q,"expected":"within 30s","measured":%q}`, status, measured)
+	}
+	write("run-b", "failed", now.Add(-time.Hour), sh("failed", "not steady again")+`,{"name":"slo","kind":"slo","status":"passed","expected":"x","measured":"y"}`)
+	write("run-a", "passed", now.Add(-48*time.Hour), sh("passed", "recovered after 1.31s"))
+	write("run-old", "passed", now.Add(-40*24*time.Hour), sh("passed", "recovered after 2s"))
+	code, out, errOut := runCLI(t, "history", "--dir", dir, "--since", "30d")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	a, b := strings.Index(out, "run-a"), strings.Index(out, "run-b")
+	if a < 0 || b < a || strings.Contains(out, "run-old") {
+		t.Fatalf("want run-a then run-b, not run-old (older than 30d):\n%s", out)
+	}
+	for _, want := range []string{"selfHealing: recovered after 1.31s", "passed   100", "failed   50", "web-heals: 2 runs (1 failed, 1 passed), score 75, trend down"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("history lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := runCLI(t, "history", "--dir", dir, "--since", "yesterday"); code != 2 {
+		t.Fatalf("--since yesterday: exit %d, want 2", code)
+	}
+}
