@@ -23,10 +23,10 @@ func at(off, lat time.Duration, st steadystate.Status, state string) steadystate
 // probe sampled every 100ms (offset 3ms), as a breakerState probe would read it.
 func breakerRun(trialLatency time.Duration) map[string][]steadystate.Observation {
 	main := series(
-		ok(10, 5*ms, ""),    // baseline
-		bad(3, 300*ms, ""),  // 1.0–1.3s: call timeouts
-		bad(64, fastL, ""),  // 1.3–7.7s: fast failures while open
-		ok(30, 5*ms, ""),    // 7.7s–: closed again
+		ok(10, 5*ms, ""),   // baseline
+		bad(3, 300*ms, ""), // 1.0–1.3s: call timeouts
+		bad(64, fastL, ""), // 1.3–7.7s: fast failures while open
+		ok(30, 5*ms, ""),   // 7.7s–: closed again
 	)
 	trial := t0.Add(4700 * ms)
 	for i := range main {
@@ -51,8 +51,15 @@ func breakerRun(trialLatency time.Duration) map[string][]steadystate.Observation
 
 func TestCheckAttribution(t *testing.T) {
 	fault := 6 * time.Second
-	fromProbe := func(s *Spec) { s.StateFrom = &StateFrom{Probe: "breaker"}; s.FastFailUnder = 100 * ms; s.OpensWithin = 2500 * ms }
-	slowEffect := func(tl *steadystate.Timeline) *steadystate.Timeline { tl.Faults[0].Effect = steadystate.EffectSlow; return tl }
+	fromProbe := func(s *Spec) {
+		s.StateFrom = &StateFrom{Probe: "breaker"}
+		s.FastFailUnder = 100 * ms
+		s.OpensWithin = 2500 * ms
+	}
+	slowEffect := func(tl *steadystate.Timeline) *steadystate.Timeline {
+		tl.Faults[0].Effect = steadystate.EffectSlow
+		return tl
+	}
 	fastEffect := func(tl *steadystate.Timeline) *steadystate.Timeline {
 		tl.Faults[0].Effect = steadystate.EffectFailsFast
 		return tl
@@ -78,7 +85,7 @@ func TestCheckAttribution(t *testing.T) {
 		{
 			name:    "trial shorter than the state sampling: one unexplained slow answer is an unseen trial",
 			spec:    spec(fromProbe),
-			tl:      slowEffect(timeline(fault, map[string][]steadystate.Observation{"checkout": breakerRun(150 * ms)["checkout"], "breaker": thin(breakerRun(150*ms)["breaker"])})),
+			tl:      slowEffect(timeline(fault, map[string][]steadystate.Observation{"checkout": breakerRun(150 * ms)["checkout"], "breaker": thin(breakerRun(150 * ms)["breaker"])})),
 			status:  steadystate.CheckPassed,
 			details: map[string]string{"slow answers while open": "0"},
 			at:      -1,

@@ -36,7 +36,9 @@ type judge struct {
 func (j *judge) fast(o steadystate.Observation) bool { return o.Latency < j.s.FastFailUnder }
 
 // since is "+1.2s": the offset of t from the fault start.
-func (j *judge) since(t time.Time) string { return "+" + steadystate.FormatDuration(t.Sub(j.win.Start)) }
+func (j *judge) since(t time.Time) string {
+	return "+" + steadystate.FormatDuration(t.Sub(j.win.Start))
+}
 
 // Check measures the opening, the open period and the closing of the breaker around
 // the fault window and compares them with the bounds. It is pure.
@@ -262,4 +264,3 @@ func plural(n int, noun string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, noun)
 }
-
