@@ -231,6 +231,9 @@ func (s *SteadyState) check(c *checker) map[string]string {
 		ip := p + ".probes[" + strconv.Itoa(i) + "]"
 		c.uniqueName(names, ip, pr.Name)
 		c.positive(ip+".every", pr.Every)
+		if pr.MaxInFlight < 0 {
+			c.add(ip+".maxInFlight", "must be >= 1 (omit it for the default %d)", DefaultMaxInFlight)
+		}
 		if slo := pr.SLO; slo != nil {
 			if !(slo.SuccessRatio >= 0 && slo.SuccessRatio <= 1) {
 				c.add(ip+".slo.successRatio", "must be between 0 and 1")

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/kube"
 )
@@ -52,6 +53,10 @@ type Injection struct {
 	// Proof says what was observed to prove the fault is active, e.g.
 	// "SIGSTOP: /proc/4242/stat state T" or "qdisc tbf 8a1f: read back on veth0".
 	Proof string
+	// ActiveAt is when the change took effect (the toxic was added, the signal
+	// sent), before the proof; zero means "when Inject started". The runner opens
+	// the fault's window there and reverts it Duration later.
+	ActiveAt time.Time
 }
 
 // Journal durably records the revert state of an injection in progress.
@@ -72,7 +77,18 @@ type Plan struct {
 	// Matched is the size of the candidate set the targets were chosen from (for
 	// blast-radius percentages); 0 means len(Targets).
 	Matched int `json:"matched,omitempty"`
+	// Effect says how a call to the target behaves while the fault holds, without
+	// any protection in the caller: EffectFailsFast (refused, reset, an error
+	// status), EffectSlow (delayed, hangs, times out) or "" (unknown). Assertions
+	// use it to tell a circuit breaker's fast failures from the fault's own.
+	Effect string `json:"effect,omitempty"`
 }
+
+// Effects of a fault on unprotected calls (Plan.Effect).
+const (
+	EffectFailsFast = "fails-fast"
+	EffectSlow      = "slow"
+)
 
 // Target is one object a fault hits.
 type Target struct {

@@ -83,6 +83,7 @@ func (k *Kill) Plan(ctx context.Context) (injectors.Plan, error) {
 		Action:  fmt.Sprintf("send %s to %d of %d processes selected by %s", unix.SignalName(k.sig), len(k.targets), len(matched), k.spec.describe()),
 		Revert:  "nothing to revert: a killed process is brought back by its supervisor",
 		Matched: len(matched),
+		Effect:  injectors.EffectFailsFast, // connections to a dead process are refused
 	}
 	for _, p := range k.targets {
 		plan.Targets = append(plan.Targets, injectors.Target{Kind: "process", Name: strconv.Itoa(p.PID), Detail: p.Cmdline})

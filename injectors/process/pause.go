@@ -40,6 +40,7 @@ func (p *Pause) Plan(ctx context.Context) (injectors.Plan, error) {
 		Action:  fmt.Sprintf("SIGSTOP %d of %d processes selected by %s", len(p.targets), len(matched), p.spec.describe()),
 		Revert:  "SIGCONT each paused process (checked by pid and start time)",
 		Matched: len(matched),
+		Effect:  injectors.EffectSlow, // a stopped process accepts nothing and answers nothing
 	}
 	for _, t := range p.targets {
 		plan.Targets = append(plan.Targets, injectors.Target{Kind: "process", Name: strconv.Itoa(t.PID), Detail: t.Cmdline})

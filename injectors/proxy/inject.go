@@ -52,6 +52,7 @@ type fault struct {
 	toxics []Toxic // added in order, removed on revert
 	down   bool    // SetEnabled(false) instead of toxics
 	action string  // for the plan
+	effect string  // Plan.Effect: how unprotected calls behave
 	// baseline runs before the fault (read-only), prove after it.
 	baseline func(ctx context.Context, addr string) time.Duration
 	prove    func(ctx context.Context, addr string, base time.Duration) (string, error)
@@ -105,7 +106,7 @@ func (f *fault) Plan(ctx context.Context) (injectors.Plan, error) {
 			revert += "; the proxy is in-process: it dies with the runner, so after kill -9 there is nothing to recover"
 		}
 	}
-	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert}, ctx.Err()
+	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert, Effect: f.effect}, ctx.Err()
 }
 
 func (f *fault) names() string {
@@ -117,7 +118,6 @@ func (f *fault) names() string {
 }
 
 func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Injection, error) {
-	start := time.Now()
 	c, err := f.controller()
 	if err != nil {
 		return injectors.Injection{}, fmt.Errorf("injecting %s into proxy %s: %w", f.key, f.proxy, err)
@@ -155,8 +155,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 	if err != nil {
 		return fail(err)
 	}
-	injected := time.Since(start)
-	proved := time.Now()
+	active := time.Now()
 	proof, err := f.prove(ctx, addr, base)
 	if err != nil {
 		return fail(fmt.Errorf("no proof the fault is active: %w", err))
@@ -178,8 +177,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 		proof = fmt.Sprintf("toxics %s read back; %s", f.names(), proof)
 	}
 	f.env.Logff("%s on proxy %s: %s", f.key, f.proxy, proof)
-	return injectors.Injection{Revert: revert, Proof: fmt.Sprintf("%s (injected in %v, proved in %v)",
-		proof, injected.Round(time.Microsecond), time.Since(proved).Round(time.Microsecond))}, nil
+	return injectors.Injection{Revert: revert, Proof: proof, ActiveAt: active}, nil
 }
 
 // undo removes what st says was done; "already gone" is success.
