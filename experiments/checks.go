@@ -20,12 +20,17 @@ func (r *run) baselineChecks() []steadystate.Check {
 	}
 	var out []steadystate.Check
 	for _, p := range r.probes {
-		bounds := steadystate.SLOBounds{SuccessRatio: 1}
-		if p.spec.SLO != nil {
-			bounds = sloBounds(p.spec.SLO)
-		}
 		obs := inWindow(r.samples.since(p.spec.Name, w.Start), w)
-		out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, bounds)...)
+		if p.spec.SLO != nil {
+			out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
+			continue
+		}
+		// No slo: the probe must simply not fail before anything is injected. It is
+		// not an SLO of the user's, so it is not named like one.
+		for _, c := range steadystate.CheckSLO("baseline", p.spec.Name, obs, steadystate.SLOBounds{SuccessRatio: 1}) {
+			c.Name, c.Kind, c.Expected = "baseline of "+p.spec.Name, "baseline", "no failed answer (the probe has no slo)"
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -120,7 +125,7 @@ func (r *run) recoveryCheck(tl *steadystate.Timeline, probe string, w steadystat
 	switch {
 	case okRun >= steadyRun:
 		c.Status = steadystate.CheckPassed
-		c.Measured = "steady again " + steadystate.FormatDuration(max(first.Sub(ref), 0)) + " after the last revert"
+		c.Measured = "steady again after " + steadystate.FormatDuration(max(first.Sub(ref), 0)) + " (from the last revert)"
 	case len(obs) > 0 && countStatus(obs, steadystate.StatusErrored) == len(obs):
 		c.Status = steadystate.CheckErrored
 		c.Measured = fmt.Sprintf("%d observations, all errored", len(obs))

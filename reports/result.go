@@ -75,7 +75,7 @@ type Injection struct {
 	// RevertedAt, and it is reverted its duration after InjectedAt. ActiveAfter is
 	// how long after Inject started that was (setting it up); InjectDuration runs
 	// to the end of the proof. ActiveAfter is zero when the injector does not say.
-	ActiveAfter time.Duration `json:"activeAfter,omitempty"`
+	ActiveAfter    time.Duration `json:"activeAfter,omitempty"`
 	Proof          string        `json:"proof,omitempty"`
 	RevertedAt     time.Time     `json:"revertedAt,omitempty"`
 	RevertDuration time.Duration `json:"revertDuration"`
