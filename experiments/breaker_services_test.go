@@ -67,7 +67,9 @@ func breakerService(t *testing.T, dep string) string {
 	})
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "svc_breaker_gauge", Help: "0 closed, 1 open, 2 half-open"},
-		func() float64 { return map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateOpen: 1, gobreaker.StateHalfOpen: 2}[cb.State()] }))
+		func() float64 {
+			return map[gobreaker.State]float64{gobreaker.StateClosed: 0, gobreaker.StateOpen: 1, gobreaker.StateHalfOpen: 2}[cb.State()]
+		}))
 	perState := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "svc_breaker_state", Help: "1 for the current state"}, []string{"name", "state"})
 	reg.MustRegister(perState)
 	metrics := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
