@@ -162,13 +162,13 @@ func TestValidate(t *testing.T) {
 		spec KillSpec
 		want int
 	}{
-		{"ok", KillSpec{Selector: Selector{PID: 1}}, 0},
+		{"ok", KillSpec{Selector: Selector{PID: 4242}}, 0},
 		{"none", KillSpec{}, 1},
-		{"two", KillSpec{Selector: Selector{PID: 1, Match: "x"}}, 1},
+		{"two", KillSpec{Selector: Selector{PID: 4242, Match: "x"}}, 1},
 		{"bad regexp", KillSpec{Selector: Selector{Match: "("}}, 1},
-		{"bad signal", KillSpec{Selector: Selector{PID: 1}, Signal: "SIGNOPE"}, 1},
-		{"negative count", KillSpec{Selector: Selector{PID: 1, Count: -1}}, 1},
-		{"signal by name", KillSpec{Selector: Selector{PID: 1}, Signal: "term"}, 0},
+		{"bad signal", KillSpec{Selector: Selector{PID: 4242}, Signal: "SIGNOPE"}, 1},
+		{"negative count", KillSpec{Selector: Selector{PID: 4242, Count: -1}}, 1},
+		{"signal by name", KillSpec{Selector: Selector{PID: 4242}, Signal: "term"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			errs := tc.spec.Validate(field.NewPath("spec", "faults").Index(0).Child("processKill"))
