@@ -20,6 +20,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -86,16 +87,43 @@ func (e *ValidationError) Error() string {
 // Load reads the experiment file at path and Decodes it. An unreadable file is a
 // plain error; everything wrong inside it is a *ValidationError.
 func Load(path string, reg Registries) (*Experiment, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("loading experiment %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("loading experiment %s: not a regular file (%s): only regular files are read", path, fileKind(st.Mode()))
+	}
+	if st.Size() > maxFileSize {
+		return nil, &ValidationError{File: path, Problems: []Problem{{File: path,
+			Message: fmt.Sprintf("file too large: more than %d bytes", maxFileSize)}}}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment %s: %w", path, err)
 	}
 	return Decode(data, path, reg)
+}
+
+// fileKind names a non-regular file type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Decode parses one experiment document (YAML, or JSON) read from source (a file name
@@ -130,20 +158,47 @@ func Decode(data []byte, source string, reg Registries) (exp *Experiment, err er
 		explicit: func(path string) bool { n := d.pos[path]; return n != nil && !isNull(n) },
 	}
 	e.check(c)
-	problems := d.problems
+	// Causes first: a problem about something missing sorts after the decoding
+	// problems (an unknown key, most often) of the mapping it is missing from.
+	type sorted struct {
+		Problem
+		line, col int
+	}
+	var all []sorted
+	for _, p := range d.problems {
+		all = append(all, sorted{p, p.Line, p.Col})
+	}
 	for _, vp := range c.problems {
 		if d.suppressed(vp.Field) {
 			continue
 		}
 		n := d.locate(vp.Field)
+		if k := d.misspelt[vp.Field]; k != nil && d.pos[vp.Field] == nil {
+			// A consequence of a misspelt key: say so, at the key, after it.
+			n = k
+			vp.Message += consequenceOf(k.Value, vp.Field)
+		}
 		vp.File, vp.Line, vp.Col = source, n.Line, n.Column
-		problems = append(problems, vp)
+		sp := sorted{vp, vp.Line, vp.Col}
+		if d.pos[vp.Field] == nil {
+			at := d.locatedPath(vp.Field)
+			for _, p := range d.problems {
+				if p.Field == at && (p.Line > sp.line || p.Line == sp.line && p.Col > sp.col) {
+					sp.line, sp.col = p.Line, p.Col
+				}
+			}
+		}
+		all = append(all, sp)
 	}
-	if len(problems) > 0 {
-		sort.SliceStable(problems, func(i, j int) bool {
-			a, b := problems[i], problems[j]
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	if len(all) > 0 {
+		sort.SliceStable(all, func(i, j int) bool {
+			a, b := all[i], all[j]
+			return a.line < b.line || a.line == b.line && a.col < b.col
 		})
+		problems := make([]Problem, len(all))
+		for i, p := range all {
+			problems[i] = p.Problem
+		}
 		return nil, &ValidationError{File: source, Problems: problems}
 	}
 	e.SetDefaults()
@@ -183,7 +238,7 @@ func parseDocument(data []byte) (*yaml.Node, *Problem) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Problem{Message: "empty document"}
 		}
-		return nil, syntaxProblem(err)
+		return nil, syntaxProblemIn(data, err)
 	}
 	var second *yaml.Node
 	count := 1
@@ -194,7 +249,7 @@ func parseDocument(data []byte) (*yaml.Node, *Problem) {
 			break
 		}
 		if err != nil {
-			return nil, syntaxProblem(err)
+			return nil, syntaxProblemIn(data, err)
 		}
 		if len(next.Content) == 1 && isNull(next.Content[0]) {
 			continue // a trailing "---" or "--- # comment"
@@ -228,6 +283,38 @@ var parserProblems = map[string]bool{
 	"did not find expected node content": true, "found duplicate %TAG directive": true,
 	"found duplicate %YAML directive": true, "found incompatible YAML document": true,
 	"found undefined tag handle": true,
+}
+
+// syntaxProblemIn is syntaxProblem that, for yaml.v3's "found character that
+// cannot start any token", says when the character is a tab and where.
+func syntaxProblemIn(data []byte, err error) *Problem {
+	p := syntaxProblem(err)
+	if p.Line == 0 || !strings.Contains(p.Message, "cannot start any token") {
+		return p
+	}
+	lines := bytes.Split(data, []byte{'\n'})
+	if p.Line > len(lines) {
+		return p
+	}
+	line := lines[p.Line-1]
+	if i := bytes.IndexByte(line, '\t'); i >= 0 {
+		p.Col = utf8.RuneCount(line[:i]) + 1
+		where := "a tab character"
+		if len(bytes.TrimLeft(line[:i], " \t")) == 0 {
+			where = "a tab in the indentation"
+		}
+		p.Message = "invalid YAML: " + where + ": YAML indents with spaces only; replace the tab with spaces"
+	}
+	return p
+}
+
+// consequenceOf says that a problem at field follows from the misspelt key.
+func consequenceOf(key, field string) string {
+	want := field[strings.LastIndexAny(field, ".]")+1:]
+	if strings.EqualFold(key, want) {
+		return fmt.Sprintf(" (the unknown field %q here is not %q: keys are case-sensitive)", key, want)
+	}
+	return fmt.Sprintf(" (the unknown field %q here is probably meant as %q)", key, want)
 }
 
 func syntaxProblem(err error) *Problem {
@@ -325,6 +412,14 @@ func (d *decoder) locate(path string) *yaml.Node {
 		}
 		path = parentPath(path)
 	}
+}
+
+// locatedPath returns path, or its nearest ancestor that has a node.
+func (d *decoder) locatedPath(path string) string {
+	for path != "" && d.pos[path] == nil {
+		path = parentPath(path)
+	}
+	return path
 }
 
 // suppressed reports whether a validation problem at path repeats a decoding
