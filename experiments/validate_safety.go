@@ -57,9 +57,14 @@ func (s *Safety) check(c *checker, spec *Spec) {
 	}
 	baseline := orDefault(spec.SteadyState.Baseline, DefaultBaseline)
 	maxDur := orDefault(s.MaxDuration, DefaultMaxDuration)
-	if need := satAdd(baseline, longest); s.MaxDuration >= 0 && len(spec.Faults) > 0 && maxDur < need {
+	switch need := satAdd(baseline, longest); {
+	case s.MaxDuration < 0 || len(spec.Faults) == 0 || maxDur >= need:
+	case need == math.MaxInt64:
+		c.add(p+".maxDuration", "the schedule is too long: baseline %s + longest fault after+duration is more than %s (too long to represent), maxDuration is %s",
+			fmtDuration(baseline), fmtDuration(time.Duration(math.MaxInt64).Truncate(time.Hour)), fmtDuration(maxDur))
+	default:
 		c.add(p+".maxDuration", "must be at least %s (baseline %s + longest fault after+duration %s), is %s",
-			fmtLong(need), fmtDuration(baseline), fmtLong(longest), fmtDuration(maxDur))
+			fmtDuration(need), fmtDuration(baseline), fmtDuration(longest), fmtDuration(maxDur))
 	}
 }
 
@@ -68,12 +73,4 @@ func (c *checker) limit(path string, v int, absent string) {
 	if v < 0 || v == 0 && c.explicit != nil && c.explicit(path) {
 		c.add(path, "must be >= 1 (%s)", absent)
 	}
-}
-
-// fmtLong is fmtDuration that says so when a sum saturated.
-func fmtLong(d time.Duration) string {
-	if d == math.MaxInt64 {
-		return "more than " + fmtDuration(d.Truncate(time.Hour))
-	}
-	return fmtDuration(d)
 }
