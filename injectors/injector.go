@@ -140,11 +140,20 @@ func (e *Env) Logff(format string, args ...any) {
 }
 
 // BlastRadius limits how much a fault may hit. Checked at plan time, before anything happens.
+// In an experiment document an absent key means the default; a key written as 0 is
+// refused at validation (it would otherwise silently mean "no cap").
 type BlastRadius struct {
-	// MaxPods caps the number of pods one fault may hit (0: no cap).
+	// MaxPods caps the number of pods one fault may hit (absent: no cap).
 	MaxPods int `yaml:"maxPods,omitempty" json:"maxPods,omitempty"`
-	// MaxPercent caps the share of the matched set one fault may hit (0: no cap).
+	// MaxPercent caps the share of the matched set one fault may hit (absent: no cap).
 	MaxPercent int `yaml:"maxPercent,omitempty" json:"maxPercent,omitempty"`
+	// MaxProcesses caps how many processes a processKill/processPause match may
+	// select (absent: the process family's default, 10).
+	MaxProcesses int `yaml:"maxProcesses,omitempty" json:"maxProcesses,omitempty"`
+	// AllowHostNetwork permits a network fault that covers every address in the
+	// runner's own network namespace (it would cut or degrade every connection of
+	// the host, the runner's and an operator's SSH session included).
+	AllowHostNetwork bool `yaml:"allowHostNetwork,omitempty" json:"allowHostNetwork,omitempty"`
 	// ProtectedNamespaces are never touched. The defaults (kube-system, kube-public,
 	// kube-node-lease) are always included.
 	ProtectedNamespaces []string `yaml:"protectedNamespaces,omitempty" json:"protectedNamespaces,omitempty"`
