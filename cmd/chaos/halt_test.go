@@ -68,7 +68,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("halt to every fault reverted: %s (goal <= 2s)", took)
+	t.Logf("halt to every fault reverted: %s (goal <= 2s)\n%s", took, out)
 	for _, cmd := range []*exec.Cmd{web, api} {
 		err := cmd.Wait()
 		if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 3 {
