@@ -12,7 +12,6 @@
 // The CRD in deploy/crds is generated from the types below with controller-gen
 // (`make generate`).
 //
-// +kubebuilder:object:generate=true
 // +groupName=faultline.dev
 // +versionName=v1alpha1
 package cluster
@@ -37,6 +36,7 @@ const (
 
 // ExperimentRun is one run of an experiment, recorded in the cluster by its runner.
 //
+// +kubebuilder:object:generate=true
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:shortName=exprun;expruns,categories=faultline
 // +kubebuilder:printcolumn:name="Experiment",type=string,JSONPath=`.spec.experiment`
@@ -54,6 +54,8 @@ type ExperimentRun struct {
 }
 
 // ExperimentRunSpec says which run this is. It is written once, at creation.
+//
+// +kubebuilder:object:generate=true
 type ExperimentRunSpec struct {
 	// Experiment is metadata.name of the experiment.
 	Experiment string `json:"experiment"`
@@ -71,6 +73,8 @@ type ExperimentRunSpec struct {
 }
 
 // ExperimentRunStatus is the run as it goes: phase, journal, and at the end the verdict.
+//
+// +kubebuilder:object:generate=true
 type ExperimentRunStatus struct {
 	// Phase is Running, Finished or Recovered.
 	// +optional
@@ -118,6 +122,8 @@ type ExperimentRunStatus struct {
 }
 
 // Check is one check of the run, as in report.json.
+//
+// +kubebuilder:object:generate=true
 type Check struct {
 	Name   string `json:"name"`
 	Kind   string `json:"kind"`
@@ -132,6 +138,7 @@ type Check struct {
 
 // ExperimentRunList is a list of ExperimentRuns.
 //
+// +kubebuilder:object:generate=true
 // +kubebuilder:object:root=true
 type ExperimentRunList struct {
 	metav1.TypeMeta `json:",inline"`
