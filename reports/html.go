@@ -64,7 +64,7 @@ type checkRow struct {
 
 type faultRow struct {
 	Name, Kind, Targets, Action, Injected, InjectTook, Proof string
-	Reverted, RevertTook, Active, Error, RevertError     string
+	Reverted, RevertTook, Active, Error, RevertError         string
 }
 
 type planRow struct {

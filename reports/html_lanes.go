@@ -93,7 +93,7 @@ func buildLane(r *Result, p ProbeSeries, s timeScale, top float64, details *deta
 		cc := cols[c]
 		x := s.X0 + float64(c) + 0.5
 		y0, y1 := ls.y(cc.min), ls.y(cc.max)
-		if y0-y1 < 0.5 {
+		if num(y0) == num(y1) {
 			fmt.Fprintf(&ok, "M%s %sv0", num(x), num(y0))
 		} else {
 			fmt.Fprintf(&ok, "M%s %sV%s", num(x), num(y0), num(y1))

@@ -27,6 +27,8 @@ type timelineView struct {
 	W, H         float64
 	Scale        timeScale
 	T0ms, T1ms   int64
+	StartRFC     string // T0 and T1 exactly (RFC 3339, ns)
+	EndRFC       string
 	Ticks        []tick
 	AxisY        float64
 	BottomY      float64
@@ -121,6 +123,7 @@ type vline struct {
 func buildTimeline(r *Result, id string, t0, t1 time.Time, checks []checkMoment, details *detailTable) timelineView {
 	v := timelineView{ID: id, W: tlWidth, Scale: timeScale{T0: t0, T1: t1, X0: tlPlotX0, X1: tlPlotX1}}
 	v.T0ms, v.T1ms = t0.UnixMilli(), t1.UnixMilli()
+	v.StartRFC, v.EndRFC = t0.UTC().Format(time.RFC3339Nano), t1.UTC().Format(time.RFC3339Nano)
 	y := 16.0
 	v.AxisY = y
 	v.Ticks = v.Scale.ticks(12)

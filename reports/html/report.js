@@ -68,5 +68,10 @@
     });
     svg.addEventListener("mouseleave", function () { tip.style.display = "none"; });
   });
-  document.documentElement.setAttribute("data-js", "ok");
+  var root = document.documentElement;
+  root.setAttribute("data-js", "ok");
+  root.setAttribute("data-script-ms", String(Math.round(performance.now())));
+  window.addEventListener("load", function () {
+    root.setAttribute("data-load-ms", String(Math.round(performance.now())));
+  });
 })();
