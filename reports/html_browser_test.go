@@ -51,9 +51,9 @@ func consoleErrors(stderr string) []string {
 	return out
 }
 
-// TestHTMLInChromium opens real reports in headless chromium: the script runs
-// without an error, the DOM has every section down to the footer, and a
-// screenshot is not blank.
+// TestHTMLInChromium opens real reports (and the 60,000-observation one) in
+// headless chromium: the script runs without an error, the DOM has every section
+// down to the footer, and a screenshot is not blank.
 func TestHTMLInChromium(t *testing.T) {
 	if _, err := os.Stat(chromiumBin); err != nil {
 		t.Skipf("skipped: %s is not installed (apt-get install chromium; .ci/run installs it)", chromiumBin)
@@ -62,6 +62,7 @@ func TestHTMLInChromium(t *testing.T) {
 	pages := map[string]func(*bytes.Buffer) error{
 		"resilient.html": func(b *bytes.Buffer) error { return WriteHTML(b, loadGolden(t, "shop-resilient")) },
 		"aborted.html":   func(b *bytes.Buffer) error { return WriteHTML(b, loadGolden(t, "shop-fragile-abort")) },
+		"dense-60k.html": func(b *bytes.Buffer) error { return WriteHTML(b, denseResult(10, 6000)) },
 		"compare.html": func(b *bytes.Buffer) error {
 			return WriteHTMLCompare(b, loadGolden(t, "shop-fragile"), loadGolden(t, "shop-resilient"))
 		},
@@ -76,17 +77,12 @@ func TestHTMLInChromium(t *testing.T) {
 			if err := os.WriteFile(file, buf.Bytes(), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			dom, stderr := chromium(t, file, "--dump-dom")
+			png := filepath.Join(dir, name+".png")
+			dom, stderr := chromium(t, file, "--dump-dom", "--screenshot="+png, "--window-size=1300,1600")
 			if errs := consoleErrors(stderr); len(errs) > 0 {
 				t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
 			}
 			checkRenderedDOM(t, dom, strings.Count(buf.String(), `<svg class="timeline"`))
-
-			png := filepath.Join(dir, name+".png")
-			_, stderr = chromium(t, file, "--screenshot="+png, "--window-size=1300,1600")
-			if errs := consoleErrors(stderr); len(errs) > 0 {
-				t.Errorf("console errors:\n%s", strings.Join(errs, "\n"))
-			}
 			checkScreenshot(t, png)
 		})
 	}
@@ -200,4 +196,3 @@ func lastLines(s string, n int) string {
 	l := strings.Split(strings.TrimSpace(s), "\n")
 	return strings.Join(l[max(0, len(l)-n):], "\n")
 }
-

@@ -385,7 +385,7 @@ func denseResult(probes, perProbe int) *Result {
 	end := start.Add(time.Duration(perProbe) * step)
 	faultAt, faultEnd := start.Add(4*time.Minute), start.Add(5*time.Minute)
 	r := &Result{RunID: "dense", Experiment: "dense", Started: start, Ended: end, Verdict: VerdictFailed, Reason: "synthetic",
-		Phases: []Phase{{"baseline", start, faultAt}, {"faults", faultAt, faultEnd}, {"recovery", faultEnd, end}},
+		Phases:     []Phase{{"baseline", start, faultAt}, {"faults", faultAt, faultEnd}, {"recovery", faultEnd, end}},
 		Injections: []Injection{{Fault: "slow-db", Kind: "latency", InjectedAt: faultAt, RevertedAt: faultEnd, Proof: "synthetic"}}}
 	for p := range probes {
 		s := ProbeSeries{Name: fmt.Sprintf("probe-%02d", p), Kind: "http"}
