@@ -76,6 +76,7 @@ type planRow struct {
 // checks (failed first, each linked to its moment on the timeline), the timeline,
 // the probes' latency distributions, the faults, the plan and the experiment as run.
 func WriteHTML(w io.Writer, r *Result) error {
+	r = wallClock(r)
 	start, end := runSpan(r)
 	p := newPage(r.Experiment + ": " + strings.ToUpper(verdictOr(r.Verdict)))
 	var details detailTable
@@ -88,6 +89,7 @@ func WriteHTML(w io.Writer, r *Result) error {
 // both timelines on one time scale, aligned at each run's start, and the checks'
 // measured values side by side.
 func WriteHTMLCompare(w io.Writer, a, b *Result) error {
+	a, b = wallClock(a), wallClock(b)
 	sa, ea := runSpan(a)
 	sb, eb := runSpan(b)
 	span := max(ea.Sub(sa), eb.Sub(sb))
@@ -101,6 +103,33 @@ func WriteHTMLCompare(w io.Writer, a, b *Result) error {
 	p.Runs = []runView{ra, rb}
 	p.Compare = buildCompare(a, b)
 	return p.render(w, []timelineView{ra.Timeline, rb.Timeline}, &details)
+}
+
+// wallClock returns a copy of r whose times carry no monotonic clock reading, so
+// a report drawn from a live run and one drawn from its report.json are the same.
+func wallClock(r *Result) *Result {
+	c := *r
+	c.Started, c.Ended = r.Started.Round(0), r.Ended.Round(0)
+	c.Phases = make([]Phase, len(r.Phases))
+	for i, p := range r.Phases {
+		c.Phases[i] = Phase{Name: p.Name, Start: p.Start.Round(0), End: p.End.Round(0)}
+	}
+	c.Injections = make([]Injection, len(r.Injections))
+	for i, in := range r.Injections {
+		in.InjectedAt, in.RevertedAt = in.InjectedAt.Round(0), in.RevertedAt.Round(0)
+		c.Injections[i] = in
+	}
+	c.Probes = make([]ProbeSeries, len(r.Probes))
+	for i, p := range r.Probes {
+		obs := make([]Observation, len(p.Observations))
+		for j, o := range p.Observations {
+			o.Time = o.Time.Round(0)
+			obs[j] = o
+		}
+		p.Observations = obs
+		c.Probes[i] = p
+	}
+	return &c
 }
 
 func newPage(title string) *htmlPage {

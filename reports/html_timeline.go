@@ -249,22 +249,35 @@ func markers(r *Result, s timeScale, checks []checkMoment, y0, y1 float64) []vli
 		out = append(out, vline{X: s.x(m.Recovered), Y0: y0, Y1: y1, LabelY: y0 + 12, Label: "recovered " + m.Check.Probe, Class: "recovered",
 			Title: m.Check.Name + ": " + m.Check.Measured + " (" + r.offset(m.Recovered) + ")", At: m.Recovered.UTC().Format(time.RFC3339Nano)})
 	}
-	// Labels that would overlap move down a row.
+	// A label near the right edge sits left of its line; labels that would overlap
+	// move down a row.
 	sort.SliceStable(out, func(i, j int) bool { return out[i].X < out[j].X })
-	lastX := -1e9
-	row := 0
+	var rows [][][2]float64 // per row: the extents of its labels
 	for i := range out {
-		if out[i].X-lastX < 120 {
-			row++
-		} else {
-			row = 0
-		}
-		out[i].LabelY += float64(row) * 11
+		w := float64(len(out[i].Label))*6.2 + 4
 		out[i].LabelX, out[i].Anchor = out[i].X+3, "start"
-		if out[i].X > s.X1-110 {
+		ext := [2]float64{out[i].X, out[i].X + w}
+		if out[i].X+w > s.X1+20 {
 			out[i].LabelX, out[i].Anchor = out[i].X-3, "end"
+			ext = [2]float64{out[i].X - w, out[i].X}
 		}
-		lastX = out[i].X
+		row := 0
+		for ; row < len(rows); row++ {
+			free := true
+			for _, e := range rows[row] {
+				if ext[0] < e[1] && e[0] < ext[1] {
+					free = false
+				}
+			}
+			if free {
+				break
+			}
+		}
+		if row == len(rows) {
+			rows = append(rows, nil)
+		}
+		rows[row] = append(rows[row], ext)
+		out[i].LabelY += float64(row) * 11
 	}
 	return out
 }

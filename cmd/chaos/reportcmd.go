@@ -87,5 +87,13 @@ func readReport(arg string) (string, *reports.Result, error) {
 	if r.RunID == "" && r.Experiment == "" {
 		return p, nil, fmt.Errorf("%s: not a Faultline report.json (no runID or experiment)", p)
 	}
+	// Keep the spec as written (its keys in the order of the experiment format,
+	// not sorted as a decoded map would print them).
+	var spec struct {
+		Spec json.RawMessage `json:"spec"`
+	}
+	if err := json.Unmarshal(b, &spec); err == nil && len(spec.Spec) > 0 {
+		r.Spec = spec.Spec
+	}
 	return p, &r, nil
 }

@@ -64,8 +64,8 @@ spec:
 
 // shopRun starts the example shop (resilient with breaker, else fragile) on free
 // ports, runs the payments-outage experiment through the CLI and returns the report
-// directory and the exit code.
-func shopRun(t *testing.T, name string, breaker, abort bool) (string, int) {
+// directory (base/name) and the exit code.
+func shopRun(t *testing.T, base, name string, breaker, abort bool) (string, int) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -81,7 +81,7 @@ func shopRun(t *testing.T, name string, breaker, abort bool) (string, int) {
 	}
 	t.Cleanup(func() { checkout.Close() })
 	exp := writeFile(t, name+".yaml", shopExperiment(name, checkout.Addr, proxy, payments.Addr, abort))
-	dir := filepath.Join(t.TempDir(), "out")
+	dir := filepath.Join(base, name)
 	code, out, errOut := runCLI(t, "run", "--progress", "none", "--journal", t.TempDir(), "--report-dir", dir, exp)
 	t.Logf("chaos run %s: exit %d\n%s%s", name, code, out, errOut)
 	return dir, code
@@ -98,7 +98,7 @@ func TestReportOfRealRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: runs three experiments of about 8 s each")
 	}
-	dirs := map[string]string{}
+	dirs, base := map[string]string{}, t.TempDir()
 	for _, tc := range []struct {
 		name           string
 		breaker, abort bool
@@ -110,7 +110,7 @@ func TestReportOfRealRuns(t *testing.T) {
 		{"shop-fragile-abort", false, true, 3, reports.VerdictAborted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			dir, code := shopRun(t, tc.name, tc.breaker, tc.abort)
+			dir, code := shopRun(t, base, tc.name, tc.breaker, tc.abort)
 			if code != tc.code {
 				t.Fatalf("chaos run: exit %d, want %d", code, tc.code)
 			}
