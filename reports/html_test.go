@@ -509,3 +509,31 @@ func parseTime(t testing.TB, s string) time.Time {
 	}
 	return ts
 }
+
+// TestWriteAllWritesHTML: every run (chaos run, and chaostest runs that keep their
+// reports) gets report.html beside report.json.
+func TestWriteAllWritesHTML(t *testing.T) {
+	dir := t.TempDir()
+	r := loadGolden(t, "shop-fragile")
+	paths, err := WriteAll(dir, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := dir + "/" + HTMLFile
+	found := false
+	for _, p := range paths {
+		found = found || p == want
+	}
+	if !found {
+		t.Fatalf("WriteAll wrote %v, not %s", paths, want)
+	}
+	b, err := os.ReadFile(want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := html.Parse(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	CheckHTMLReport(t, doc, r, "")
+}
