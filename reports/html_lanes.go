@@ -25,8 +25,8 @@ const maxHoverBad = 5000
 // top+tlLaneH. Ok observations are reduced to one min–max stroke per pixel column;
 // every failed and every errored observation is drawn as its own mark (marks at the
 // same point, to 0.1 px, are drawn once).
-func buildLane(r *Result, p ProbeSeries, s timeScale, top float64, details *detailTable) laneView {
-	l := laneView{Probe: p.Name, Kind: p.Kind, Top: top, LabelY: top + 16}
+func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) laneView {
+	l := laneView{Probe: p.Name, Kind: p.Kind, LabelY: top + 16}
 	l.Y1, l.Y0 = top+tlLanePad, top+tlLaneH-tlLanePad-6
 	var minL, maxL time.Duration
 	for _, o := range p.Observations {
@@ -73,7 +73,6 @@ func buildLane(r *Result, p ProbeSeries, s timeScale, top float64, details *deta
 				// A downward triangle centred on (x, y).
 				fmt.Fprintf(&fail, "M%s %sh6l-3 5z", num(x-3), num(y-2.5))
 			}
-			l.FailedDrawn++
 			l.addBad(s, o, 1, details)
 		default: // errored, or a status this version does not know
 			l.NErrored++
@@ -84,7 +83,6 @@ func buildLane(r *Result, p ProbeSeries, s timeScale, top float64, details *deta
 				// A cross centred on (x, y).
 				fmt.Fprintf(&errd, "M%s %sl5 5m0-5l-5 5", num(x-2.5), num(y-2.5))
 			}
-			l.ErroredDrawn++
 			l.addBad(s, o, 2, details)
 		}
 	}
@@ -101,8 +99,6 @@ func buildLane(r *Result, p ProbeSeries, s timeScale, top float64, details *deta
 		l.Hover.Cols = append(l.Hover.Cols, [4]int{c, cc.n, int(cc.min / time.Microsecond), int(cc.max / time.Microsecond)})
 	}
 	l.OKPath, l.FailPath, l.ErrPath = ok.String(), fail.String(), errd.String()
-	l.OKColumns, l.FailedMarks = len(order), len(seenF)
-	l.Counts = fmt.Sprintf("%d ok · %d failed · %d errored", l.NOK, l.NFailed, l.NErrored)
 	return l
 }
 

@@ -537,3 +537,26 @@ func TestWriteAllWritesHTML(t *testing.T) {
 	}
 	CheckHTMLReport(t, doc, r, "")
 }
+
+// TestHTMLOfEmptyRuns: a run that ended before anything happened (an invalid plan,
+// a zero Result) still renders a complete, self-contained page.
+func TestHTMLOfEmptyRuns(t *testing.T) {
+	now := time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC)
+	for name, r := range map[string]*Result{
+		"zero": {},
+		"not-steady": {RunID: "r1", Experiment: "e", Started: now, Ended: now.Add(2 * time.Second), Verdict: VerdictNotSteady,
+			Reason: "the baseline did not hold", Phases: []Phase{{"baseline", now, now.Add(2 * time.Second)}},
+			Plan:   []PlannedFault{{Name: "f", Kind: "latency", Duration: time.Second, Targets: []Target{{Kind: "proxy", Name: "p"}}}},
+			Probes: []ProbeSeries{{Name: "p", Kind: "http", Observations: []Observation{{Time: now.Add(time.Second), Status: obsErrored}}}},
+			Checks: []Check{{Name: "baseline of p", Kind: "baseline", Probe: "p", Status: CheckFailed, Expected: "ok", Measured: "errored"}}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			page, doc := renderHTML(t, r)
+			assertSelfContained(t, doc)
+			CheckHTMLReport(t, doc, r, "")
+			if byID(doc, "end-of-report") == nil || !bytes.Contains(page, []byte("Nothing was injected")) {
+				t.Error("incomplete page")
+			}
+		})
+	}
+}

@@ -23,27 +23,26 @@ const (
 
 // timelineView is everything the timeline template draws, with coordinates.
 type timelineView struct {
-	ID           string // element id prefix ("" or "a-", "b-" in a comparison)
-	W, H         float64
-	Scale        timeScale
-	T0ms, T1ms   int64
-	StartRFC     string // T0 and T1 exactly (RFC 3339, ns)
-	EndRFC       string
-	Ticks        []tick
-	AxisY        float64
-	BottomY      float64
-	PhaseY       float64
-	Phases       []bandView
-	LanesTop     float64 // top and bottom of the area phase and fault shading covers
-	LanesBottom  float64
-	Faults       []bandView
-	Lanes        []laneView
-	Breakers     []breakerView
-	ChecksTop    float64
-	CheckBars    []checkBar
-	Worst        []markerView
-	Vlines       []vline
-	BreakerLabel bool
+	ID          string // element id prefix ("" or "a-", "b-" in a comparison)
+	W, H        float64
+	Scale       timeScale
+	T0ms, T1ms  int64
+	StartRFC    string // T0 and T1 exactly (RFC 3339, ns)
+	EndRFC      string
+	Ticks       []tick
+	AxisY       float64
+	BottomY     float64
+	PhaseY      float64
+	Phases      []bandView
+	LanesTop    float64 // top and bottom of the area phase and fault shading covers
+	LanesBottom float64
+	Faults      []bandView
+	Lanes       []laneView
+	Breakers    []breakerView
+	ChecksTop   float64
+	CheckBars   []checkBar
+	Worst       []markerView
+	Vlines      []vline
 }
 
 // bandView is a phase band or a fault window: [Start, End] at [X, X+W].
@@ -167,7 +166,7 @@ func buildTimeline(r *Result, id string, t0, t1 time.Time, checks []checkMoment,
 	y += tlMarkRowH + 4
 
 	for _, p := range r.Probes {
-		v.Lanes = append(v.Lanes, buildLane(r, p, v.Scale, y, details))
+		v.Lanes = append(v.Lanes, buildLane(p, v.Scale, y, details))
 		y += tlLaneH
 	}
 	for _, p := range r.Probes {
