@@ -39,6 +39,7 @@ type htmlPage struct {
 // runView is everything the page shows about one run.
 type runView struct {
 	Label        string // "" for a single run; "A" / "B" in a comparison
+	Compared     bool   // the timeline is drawn in the comparison, next to the other run's
 	ID           string // element id prefix
 	R            *Result
 	Verdict      string
@@ -100,8 +101,10 @@ func WriteHTMLCompare(w io.Writer, a, b *Result) error {
 	var details detailTable
 	ra := buildRun(a, "A", "a-", sa, sa.Add(span), &details)
 	rb := buildRun(b, "B", "b-", sb, sb.Add(span), &details)
+	ra.Compared, rb.Compared = true, true
 	p.Runs = []runView{ra, rb}
 	p.Compare = buildCompare(a, b)
+	p.Compare.Runs = p.Runs
 	return p.render(w, []timelineView{ra.Timeline, rb.Timeline}, &details)
 }
 

@@ -9,6 +9,7 @@ type compareView struct {
 	Changed   int
 	DurationA string
 	DurationB string
+	Runs      []runView // both runs, for their timelines
 }
 
 type compareRow struct {
