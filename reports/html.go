@@ -271,6 +271,9 @@ func buildFaults(r *Result) []faultRow {
 			Injected: r.offset(in.InjectedAt), InjectTook: formatDuration(in.InjectDuration), Proof: in.Proof,
 			Reverted: r.offset(in.RevertedAt), RevertTook: formatDuration(in.RevertDuration), Active: "-",
 			Error: in.Error, RevertError: in.RevertError}
+		if in.ActiveAfter > 0 {
+			f.InjectTook += " (in effect after " + formatDuration(in.ActiveAfter) + ")"
+		}
 		if !in.InjectedAt.IsZero() && !in.RevertedAt.IsZero() {
 			f.Active = formatDuration(in.RevertedAt.Sub(in.InjectedAt))
 		}

@@ -2,15 +2,15 @@ package reports
 
 import (
 	"fmt"
-	"reflect"
 	"sort"
 	"strings"
 	"time"
 )
 
 // checkMoment is where on the timeline a check belongs: the window it judged and,
-// for a failed or errored check with a probe, its worst point (the slowest answer
-// for a latency bound, else the first failed answer, else the first errored one).
+// for a failed or errored check with a probe, its worst point: the observation its
+// reason names (Check.At) when it names one, else the slowest answer for a latency
+// bound, else the first failed answer, else the first errored one.
 type checkMoment struct {
 	N            int // 1-based, in the order the report lists checks (failed first)
 	Check        Check
@@ -162,6 +162,18 @@ func worstPoint(r *Result, m *checkMoment) {
 	if latency && slowest != nil {
 		pick, what = slowest, "slowest answer"
 	}
+	if at := m.Check.At; !at.IsZero() { // the observation the check's reason names
+		var named *Observation
+		for i := range p.Observations {
+			o := &p.Observations[i]
+			if named == nil || absDur(o.Time.Sub(at)) < absDur(named.Time.Sub(at)) {
+				named = o
+			}
+		}
+		if named != nil {
+			pick, what = named, "the answer the reason names"
+		}
+	}
 	if pick == nil {
 		pick, what = firstErrored, "first errored observation"
 	}
@@ -173,6 +185,13 @@ func worstPoint(r *Result, m *checkMoment) {
 	if pick.Detail != "" {
 		m.WorstWhat += ", " + truncate(firstLine(pick.Detail), 80)
 	}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // probeStats is one row of the probes table.
@@ -224,17 +243,11 @@ func buildProbeStats(r *Result) []probeStats {
 	return out
 }
 
-// probeExtra reads the scheduled / completed / skipped counts of a series when the
-// result model carries them (open-loop probes report them; older reports do not).
+// probeExtra gives the scheduled / completed / skipped counts of an open-loop
+// probe; reports written before probes counted them have none.
 func probeExtra(p ProbeSeries) string {
-	v := reflect.ValueOf(p)
-	var parts []string
-	for _, f := range []string{"Scheduled", "Completed", "Skipped"} {
-		fv := v.FieldByName(f)
-		if !fv.IsValid() || !fv.CanInt() {
-			continue
-		}
-		parts = append(parts, fmt.Sprintf("%d %s", fv.Int(), strings.ToLower(f)))
+	if p.Scheduled == 0 && p.Completed == 0 && p.Skipped == 0 {
+		return ""
 	}
-	return strings.Join(parts, " · ")
+	return fmt.Sprintf("%d scheduled · %d completed · %d skipped", p.Scheduled, p.Completed, p.Skipped)
 }

@@ -560,3 +560,50 @@ func TestHTMLOfEmptyRuns(t *testing.T) {
 		})
 	}
 }
+
+// TestHTMLWorstPointAndProbeCounts: a failed check's marker sits on the observation
+// its reason names (Check.At), and open-loop counts are shown where a probe has them.
+func TestHTMLWorstPointAndProbeCounts(t *testing.T) {
+	r := loadGolden(t, "shop-fragile")
+	p := &r.Probes[0]
+	var named Observation
+	for _, o := range p.Observations {
+		if o.Status == obsFailed {
+			named = o // the last failed one: not what the fallback (first failed) picks
+		}
+	}
+	idx := -1
+	for i, c := range r.Checks {
+		if c.Status == CheckFailed && c.Probe == p.Name && !strings.Contains(c.Name, "latency") {
+			idx = i
+		}
+	}
+	if named.Time.IsZero() || idx < 0 {
+		t.Fatal("the fragile run has no failed observation or failed check of its first probe")
+	}
+	r.Checks[idx].At = named.Time
+	p.Scheduled, p.Completed, p.Skipped = 99, 97, 2
+	page, doc := renderHTML(t, r)
+	svg := byID(doc, "timeline")
+	t0, t1 := parseTime(t, attr(svg, "data-start")), parseTime(t, attr(svg, "data-end"))
+	x0, x1 := parseF(t, attr(svg, "data-x0")), parseF(t, attr(svg, "data-x1"))
+	wantX := x0 + float64(named.Time.Sub(t0))/float64(t1.Sub(t0))*(x1-x0)
+	found := false
+	for _, m := range findAll(doc, func(n *html.Node) bool { return hasClass(n, "worst-mark") }) {
+		if !strings.Contains(textOf(m), r.Checks[idx].Name) {
+			continue
+		}
+		d := attr(findFirst(m, func(n *html.Node) bool { return n.Data == "path" }), "d")
+		x := parseF(t, strings.Fields(strings.TrimPrefix(d, "M"))[0])
+		found = math.Abs(x-wantX) < 0.2
+		if !found {
+			t.Errorf("worst point of %s at x %.1f, want %.1f (its At)", r.Checks[idx].Name, x, wantX)
+		}
+	}
+	if !found {
+		t.Errorf("no worst-point marker for %s", r.Checks[idx].Name)
+	}
+	if !bytes.Contains(page, []byte("99 scheduled · 97 completed · 2 skipped")) {
+		t.Error("the probe's scheduled/completed/skipped counts are not shown")
+	}
+}
