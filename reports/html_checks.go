@@ -50,16 +50,39 @@ func checkMoments(r *Result) []checkMoment {
 			worstPoint(r, m)
 		}
 		if m.Check.Kind == "recovery" && m.Check.Status == CheckPassed {
-			if ph, ok := phase(r, "recovery"); ok {
-				if _, after, found := strings.Cut(m.Check.Measured, "after "); found {
-					if d, err := time.ParseDuration(strings.Fields(after)[0]); err == nil {
-						m.Recovered = ph.Start.Add(d)
-					}
-				}
-			}
+			m.Recovered = recoveredAt(r, m.Check)
 		}
 	}
 	return out
+}
+
+// recoveredAt reads when a passed recovery check's probe was steady again from its
+// measured "steady again after D", counted from the last revert when it says so
+// (else from the start of the recovery phase).
+func recoveredAt(r *Result, c Check) time.Time {
+	_, after, found := strings.Cut(c.Measured, "after ")
+	if !found || len(strings.Fields(after)) == 0 {
+		return time.Time{}
+	}
+	d, err := time.ParseDuration(strings.Fields(after)[0])
+	if err != nil {
+		return time.Time{}
+	}
+	var from time.Time
+	if strings.Contains(c.Measured, "last revert") {
+		for _, in := range r.Injections {
+			if in.RevertedAt.After(from) {
+				from = in.RevertedAt
+			}
+		}
+	}
+	if ph, ok := phase(r, "recovery"); ok && from.IsZero() {
+		from = ph.Start
+	}
+	if from.IsZero() {
+		return time.Time{}
+	}
+	return from.Add(d)
 }
 
 // checkWindow resolves the window a check judged: Details["window"] naming the

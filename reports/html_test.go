@@ -607,3 +607,31 @@ func TestHTMLWorstPointAndProbeCounts(t *testing.T) {
 		t.Error("the probe's scheduled/completed/skipped counts are not shown")
 	}
 }
+
+// TestRecoveredMarker: the recovery-reached line sits where the recovery check's
+// measured time after the last revert ends.
+func TestRecoveredMarker(t *testing.T) {
+	r := loadGolden(t, "shop-resilient")
+	var last time.Time
+	for _, in := range r.Injections {
+		if in.RevertedAt.After(last) {
+			last = in.RevertedAt
+		}
+	}
+	for i, c := range r.Checks {
+		if c.Kind == "recovery" {
+			r.Checks[i].Measured = "steady again after 1.25s (from the last revert)"
+		}
+	}
+	_, doc := renderHTML(t, r)
+	marks := findAll(doc, func(n *html.Node) bool { return hasClass(n, "recovered") })
+	if len(marks) == 0 {
+		t.Fatal("no recovery-reached marker")
+	}
+	want := last.Add(1250 * time.Millisecond).UTC().Format(time.RFC3339Nano)
+	for _, m := range marks {
+		if got := attr(m, "data-at"); got != want {
+			t.Errorf("recovered at %s, want %s (last revert + 1.25s)", got, want)
+		}
+	}
+}
