@@ -22,8 +22,9 @@ type link struct {
 	done   chan struct{} // closed by close()
 	once   sync.Once
 
-	tmu    sync.Mutex
-	timers []*time.Timer
+	tmu      sync.Mutex
+	timers   []*time.Timer
+	sleepers [2]*sleeper // per direction: the writer's, while it waits (under tmu)
 }
 
 // serve dials the upstream, runs both pumps and closes everything when they end.
@@ -71,8 +72,25 @@ func (l *link) close() {
 		for _, t := range l.timers {
 			t.Stop()
 		}
+		for _, s := range l.sleepers {
+			if s != nil {
+				s.interrupt()
+			}
+		}
 		l.tmu.Unlock()
 	})
+}
+
+// setSleeper records (or, with nil, forgets) the sleeper direction dir waits on, so
+// that close interrupts it; false (nothing recorded) if the link is closed.
+func (l *link) setSleeper(dir int, s *sleeper) bool {
+	l.tmu.Lock()
+	defer l.tmu.Unlock()
+	if s != nil && l.closed() {
+		return false
+	}
+	l.sleepers[dir] = s
+	return true
 }
 
 // reset closes both connections with RST (SO_LINGER 0).

@@ -77,6 +77,9 @@ type Proxy struct {
 
 	lmu   sync.Mutex
 	links map[uint64]*link
+
+	smu      sync.Mutex            // guards sleeping
+	sleeping map[*sleeper]struct{} // writers' timerfd waits now in progress
 }
 
 // New validates cfg and returns a stopped proxy. It has no side effects.
@@ -87,7 +90,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, links: map[uint64]*link{}}
+	p := &Proxy{cfg: cfg, links: map[uint64]*link{}, sleeping: map[*sleeper]struct{}{}}
 	ch := make(chan struct{})
 	p.changed.Store(&ch)
 	return p, nil
