@@ -17,17 +17,21 @@ import (
 // A timerfd is an fd event, so the poller wakes at its expiry (tens of µs late at
 // most on a quiet machine) without spinning.
 //
-// A wait is ONE wake-up, for its whole length. An earlier design slept on a Go timer
-// until 2 ms before the deadline and on a timerfd for the rest: two wake-ups in
-// quick succession, and under CPU load the second one often waited a whole
-// scheduler slice of the competing processes (p99 error up to 54 ms at load 7-9,
-// worse than a plain Go timer). A change of the toxics or the link's close
-// interrupts the wait (interrupt sets a read deadline in the past), so nothing needs
-// a Go timer next to it.
+// A wait is ONE wake-up, for its whole length, by whichever comes first: the
+// timerfd, or the read deadline set at the deadline itself (a Go runtime timer).
+// When the process is busy, the runtime looks at its timers more often than it
+// polls for fd events, so the deadline then wakes the writer as early as a plain Go
+// timer would: never worse than a Go timer, as precise as the timerfd otherwise.
+// (An earlier design slept on a Go timer until 2 ms before the deadline and on a
+// timerfd for the rest: two wake-ups in quick succession, and under CPU load the
+// second one often waited a whole scheduler slice of the competing processes: p99
+// error up to 54 ms at load 7-9, worse than a plain Go timer.) A change of the
+// toxics or the link's close interrupts the wait (interrupt moves the read deadline
+// into the past), so nothing needs a Go timer next to it.
 type sleeper struct {
 	fd     int
 	f      *os.File
-	dirty  atomic.Bool // a read deadline may be set: clear it before the next wait
+	intr   atomic.Bool // interrupt was called since arm
 	failed bool        // a read failed otherwise: use Go timers from now on
 }
 
@@ -47,32 +51,37 @@ func (s *sleeper) ready() bool {
 	return true
 }
 
-// arm sets the timer to expire after d (and clears a past interrupt).
-func (s *sleeper) arm(d time.Duration) bool {
-	if s.dirty.Swap(false) {
-		if err := s.f.SetReadDeadline(time.Time{}); err != nil {
-			return false
-		}
+// arm sets the next wait to end at t: the timerfd early by early (the caller
+// busy-waits the rest), the read deadline at t.
+func (s *sleeper) arm(t time.Time, early time.Duration) bool {
+	s.intr.Store(false)
+	if err := s.f.SetReadDeadline(t); err != nil {
+		return false
 	}
-	its := unix.ItimerSpec{Value: unix.NsecToTimespec(max(int64(d), 1))}
+	its := unix.ItimerSpec{Value: unix.NsecToTimespec(max(int64(time.Until(t)-early), 1))}
 	return unix.TimerfdSettime(s.fd, 0, &its, nil) == nil
 }
 
-// wait blocks until the armed timer expires (true) or interrupt is called (false).
+// wait blocks until the armed wait ends (true) or interrupt is called (false).
 // Any other failure also returns false and retires the timerfd (see ready).
 func (s *sleeper) wait() bool {
 	var buf [8]byte
 	_, err := s.f.Read(buf[:])
-	if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return !s.intr.Load()
+	default:
 		s.failed = true
+		return false
 	}
-	return err == nil
 }
 
 // interrupt ends the current or next wait early. Safe from any goroutine.
 func (s *sleeper) interrupt() {
+	s.intr.Store(true)
 	_ = s.f.SetReadDeadline(time.Unix(1, 0))
-	s.dirty.Store(true)
 }
 
 func (s *sleeper) close() {

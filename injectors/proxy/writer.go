@@ -80,7 +80,7 @@ func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive
 	if d <= 0 {
 		return true, true
 	}
-	if d > spinMargin && w.sl.ready() && w.sl.arm(d-spinMargin) {
+	if d > spinMargin && w.sl.ready() && w.sl.arm(t, spinMargin) {
 		return w.preciseWait(t, changed)
 	}
 	if d > spinMargin { // no timerfd: a Go timer, millisecond precision
@@ -99,8 +99,8 @@ func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive
 	return true, !w.pp.l.closed()
 }
 
-// preciseWait waits on the armed timerfd, which wakes some 10-40 µs late on a quiet
-// machine: it is armed spinMargin early and the rest is busy-waited without
+// preciseWait waits on the armed sleeper. Its timerfd wakes some 10-40 µs late on
+// a quiet machine: it is armed spinMargin early and the rest is busy-waited without
 // yielding (runtime.Gosched would keep the scheduler from polling the network,
 // delaying every other connection). The sleeper is registered with the proxy (a
 // toxic change interrupts it) and the link (its close does) for the wait.
