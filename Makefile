@@ -41,7 +41,7 @@ demo:
 bench: build testenv
 	{ $(GO) test -run='^$$' -bench=. -benchtime=3x ./cmd/chaos/ ; \
 	  $(GO) test -run='^$$' -bench=. -benchmem ./experiments/ ./steadystate/... ; \
-	  $(GO) test -run='^$$' -bench=. -benchtime=1x ./injectors/proxy/ ; \
+	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 20m ./injectors/proxy/ ; \
 	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
 	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \
 	} 2>&1 | tee bench.txt
