@@ -232,4 +232,3 @@ func (f *faultJournal) Record(state any) error {
 	f.last = b
 	return nil
 }
-
