@@ -71,11 +71,14 @@ removes it, even when the journal directory is gone.`,
 						paths[i] = "/run/netns/" + ns // a name, as `ip netns` has it
 					}
 				}
-				removed, serr := netfault.Sweep(cmd.Context(), paths, o.RunID)
-				for _, r := range removed {
+				res, serr := netfault.Sweep(cmd.Context(), paths, o.RunID)
+				for _, r := range res.Removed {
 					fmt.Fprintf(out, "sweep: removed %s\n", r)
 				}
-				if len(removed) == 0 && serr == nil {
+				for _, r := range res.Left {
+					fmt.Fprintf(out, "sweep: left %s\n", r)
+				}
+				if len(res.Removed) == 0 && serr == nil {
 					fmt.Fprintln(out, "sweep: no Faultline qdiscs or nftables tables found")
 				}
 				err = errors.Join(err, serr)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
 	"time"
 
@@ -45,6 +46,13 @@ func newPartition(spec *PartitionSpec, env *injectors.Env) *partition {
 	rand.Read(b[:])
 	return &partition{spec: spec, env: env, table: tableName(env.RunID) + hex.EncodeToString(b[:])}
 }
+
+// tableNameRE matches the whole name of a table Faultline creates; group 1 is
+// the sanitised run ID.
+var tableNameRE = regexp.MustCompile(`^` + TablePrefix + `([-_A-Za-z0-9]{1,64})_[0-9a-f]{8}$`)
+
+// ruleComment is the comment (userdata) of every rule in a partition's table.
+func ruleComment(runID string) string { return "faultline run " + runID }
 
 // tableName is the table prefix for a run: "faultline_<sanitised runID>_".
 func tableName(runID string) string {
@@ -113,7 +121,8 @@ func (p *partition) Inject(ctx context.Context, j injectors.Journal) (injectors.
 	fail := func(err error) (injectors.Injection, error) {
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		return injectors.Injection{}, errors.Join(err, undo(uctx, p.env, st))
+		_, uerr := undo(uctx, p.env, st, nil)
+		return injectors.Injection{}, errors.Join(err, uerr)
 	}
 	conn, err := c.nft()
 	if err != nil {
@@ -130,7 +139,7 @@ func (p *partition) Inject(ctx context.Context, j injectors.Journal) (injectors.
 			Hooknum: chainHooks[name], Priority: nftables.ChainPriorityFilter})
 		for _, exprs := range rules[name] {
 			conn.AddRule(&nftables.Rule{Table: table, Chain: ch, Exprs: exprs,
-				UserData: userdata.AppendString(nil, userdata.TypeComment, "faultline run "+p.env.RunID)})
+				UserData: userdata.AppendString(nil, userdata.TypeComment, ruleComment(p.env.RunID))})
 		}
 	}
 	if err := conn.Flush(); err != nil { // one atomic batch: all or nothing
@@ -148,7 +157,7 @@ func (p *partition) Inject(ctx context.Context, j injectors.Journal) (injectors.
 		proof += fmt.Sprintf("; TCP connect to %s failed as expected", p.spec.VerifyWith)
 	}
 	proof += fmt.Sprintf(" (netns %s; inject %s, proof %s)", c.path, applied.Sub(start).Round(time.Microsecond), time.Since(applied).Round(time.Microsecond))
-	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { return undo(ctx, p.env, st) }}, nil
+	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { _, err := undo(ctx, p.env, st, nil); return err }}, nil
 }
 
 // describe says what is dropped: "to and from 10.0.0.0/8 ports 80,443".
