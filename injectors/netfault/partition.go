@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/nftables"
@@ -30,13 +31,23 @@ const TablePrefix = "faultline_"
 // and deleted in one atomic batch each:
 //
 //	table inet faultline_<run>_<id>
-//	  chain output  (hook output)  — "to":   daddr in CIDRs [dport in ports] drop
-//	  chain forward (hook forward) — "to" and "from" for routed traffic
-//	  chain input   (hook input)   — "from": saddr in CIDRs [sport in ports] drop
+//	  chain postrouting (hook postrouting) — "to":   daddr in CIDRs [dport in ports] drop
+//	  chain prerouting  (hook prerouting)  — "from": saddr in CIDRs [sport in ports] drop
+//
+// Postrouting sees what the namespace sends and what it routes, prerouting what
+// it receives and what it routes: one base chain per direction covers what
+// output+forward (input+forward) would, and every base chain costs the kernel
+// an RCU grace period to register and another to unregister.
+//
+// One netlink socket serves the whole fault: opened by Inject, used for the
+// preflight, the batch, the read-back and the revert, closed by Revert.
 type partition struct {
 	spec  *PartitionSpec
 	env   *injectors.Env
 	table string
+
+	mu sync.Mutex
+	c  *nsConn // from Inject to Revert
 }
 
 var _ injectors.Injector = (*partition)(nil)
@@ -113,15 +124,16 @@ func (p *partition) Inject(ctx context.Context, j injectors.Journal) (injectors.
 	if err != nil {
 		return injectors.Injection{}, err
 	}
-	defer c.Close()
 	st := &State{Fault: "networkPartition", RunID: p.env.RunID, NetNS: c.path, Inode: c.inode, NFTable: p.table}
 	if err := j.Record(st); err != nil {
+		c.Close()
 		return injectors.Injection{}, fmt.Errorf("journaling networkPartition: %w", err)
 	}
 	fail := func(err error) (injectors.Injection, error) {
+		defer c.Close()
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
-		_, uerr := undo(uctx, p.env, st, nil)
+		_, uerr := undo(uctx, p.env, st, nil, c)
 		return injectors.Injection{}, errors.Join(err, uerr)
 	}
 	conn, err := c.nft()
@@ -157,7 +169,23 @@ func (p *partition) Inject(ctx context.Context, j injectors.Journal) (injectors.
 		proof += fmt.Sprintf("; TCP connect to %s failed as expected", p.spec.VerifyWith)
 	}
 	proof += fmt.Sprintf(" (netns %s; inject %s, proof %s)", c.path, applied.Sub(start).Round(time.Microsecond), time.Since(applied).Round(time.Microsecond))
-	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { _, err := undo(ctx, p.env, st, nil); return err }}, nil
+	p.mu.Lock()
+	p.c = c
+	p.mu.Unlock()
+	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { return p.revert(ctx, st) }}, nil
+}
+
+// revert deletes the table through the fault's own connection and closes it.
+// Idempotent: a second call finds the table gone through a new connection.
+func (p *partition) revert(ctx context.Context, st *State) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, err := undo(ctx, p.env, st, nil, p.c)
+	if p.c != nil {
+		p.c.Close()
+		p.c = nil
+	}
+	return err
 }
 
 // describe says what is dropped: "to and from 10.0.0.0/8 ports 80,443".
@@ -202,10 +230,13 @@ func (p *partition) verifyConnect(ctx context.Context, path string) error {
 }
 
 var (
-	chainOrder = []string{"output", "input", "forward"}
+	chainOrder = []string{"postrouting", "prerouting"}
 	chainHooks = map[string]*nftables.ChainHook{
-		"output": nftables.ChainHookOutput, "input": nftables.ChainHookInput, "forward": nftables.ChainHookForward,
+		"postrouting": nftables.ChainHookPostrouting, "prerouting": nftables.ChainHookPrerouting,
 	}
+	// sweptChains are the chain names a Faultline table may have: today's, and
+	// those of earlier versions (output, input, forward).
+	sweptChains = map[string]bool{"postrouting": true, "prerouting": true, "output": true, "input": true, "forward": true}
 )
 
 // partitionRules builds the rule expressions per chain. Each rule matches one
@@ -246,12 +277,10 @@ func partitionRules(s *PartitionSpec) map[string][][]expr.Any {
 		}
 	}
 	if dir == "to" || dir == "both" {
-		add("output", true, expr.MetaKeyOIFNAME)
-		add("forward", true, expr.MetaKeyOIFNAME)
+		add("postrouting", true, expr.MetaKeyOIFNAME)
 	}
 	if dir == "from" || dir == "both" {
-		add("input", false, expr.MetaKeyIIFNAME)
-		add("forward", false, expr.MetaKeyIIFNAME)
+		add("prerouting", false, expr.MetaKeyIIFNAME)
 	}
 	return out
 }

@@ -142,7 +142,7 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 		defer cancel()
 		mine := *st
 		mine.Qdiscs = st.Qdiscs[:made]
-		_, uerr := undo(uctx, f.env, &mine, nil)
+		_, uerr := undo(uctx, f.env, &mine, nil, r.c)
 		return injectors.Injection{}, errors.Join(err, uerr)
 	}
 	for i, l := range layouts {
@@ -168,7 +168,7 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 	}
 	proof := fmt.Sprintf("%s (netns %s; inject %s, proof %s)", strings.Join(proofs, "; "), r.c.path,
 		applied.Sub(start).Round(time.Microsecond), time.Since(applied).Round(time.Microsecond))
-	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { _, err := undo(ctx, f.env, st, nil); return err }}, nil
+	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { _, err := undo(ctx, f.env, st, nil, nil); return err }}, nil
 }
 
 // major picks the root major handle: the run's own (runMajor), or the next free

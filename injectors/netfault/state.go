@@ -143,7 +143,7 @@ func recoverState(ctx context.Context, env *injectors.Env, raw json.RawMessage) 
 			}
 		}
 	}
-	o, err := undo(ctx, env, st, live)
+	o, err := undo(ctx, env, st, live, nil)
 	if err != nil {
 		return err
 	}
@@ -160,8 +160,10 @@ func recoverState(ctx context.Context, env *injectors.Env, raw json.RawMessage) 
 type outcome struct{ removed, left []string }
 
 // undo removes exactly what st describes and nothing a live run claims (live,
-// from Env.Claims). Idempotent: whatever is gone is done.
-func undo(ctx context.Context, env *injectors.Env, st *State, live []injectors.Claim) (outcome, error) {
+// from Env.Claims). Idempotent: whatever is gone is done. It works through open
+// (the injector's connection to the namespace, kept from Inject) when that is
+// still the namespace st names, else through a connection of its own.
+func undo(ctx context.Context, env *injectors.Env, st *State, live []injectors.Claim, open *nsConn) (outcome, error) {
 	var o outcome
 	ino, err := nsInode(st.NetNS)
 	if errors.Is(err, os.ErrNotExist) || (err == nil && st.Inode != 0 && ino != st.Inode) {
@@ -169,11 +171,13 @@ func undo(ctx context.Context, env *injectors.Env, st *State, live []injectors.C
 		env.Logff("%s", o.left[0])
 		return o, nil
 	}
-	c, err := openNS(st.NetNS, len(st.Qdiscs) > 0)
-	if err != nil {
-		return o, fmt.Errorf("reverting %s in %s: %w", st.Fault, st.NetNS, err)
+	c := open
+	if c == nil || c.inode != ino || (len(st.Qdiscs) > 0 && c.h == nil) {
+		if c, err = openNS(st.NetNS, len(st.Qdiscs) > 0); err != nil {
+			return o, fmt.Errorf("reverting %s in %s: %w", st.Fault, st.NetNS, err)
+		}
+		defer c.Close()
 	}
-	defer c.Close()
 	claimed := liveQdiscs(live, c.inode)
 	var errs []error
 	for _, q := range st.Qdiscs {
