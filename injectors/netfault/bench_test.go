@@ -95,10 +95,13 @@ func BenchmarkInjectRevert(b *testing.B) {
 	run("partition/netlink", ours("networkPartition", &PartitionSpec{Target: Target{NetNS: ns}, CIDRs: []string{peer}}))
 	if _, err := exec.LookPath("nft"); err == nil {
 		script := fmt.Sprintf(`add table inet fl_bench
-add chain inet fl_bench postrouting { type filter hook postrouting priority 0; }
-add chain inet fl_bench prerouting { type filter hook prerouting priority 0; }
-add rule inet fl_bench postrouting ip daddr %[1]s counter drop
-add rule inet fl_bench prerouting ip saddr %[1]s counter drop
+add chain inet fl_bench output { type filter hook output priority 0; }
+add chain inet fl_bench input { type filter hook input priority 0; }
+add chain inet fl_bench forward { type filter hook forward priority 0; }
+add rule inet fl_bench output ip daddr %[1]s counter drop
+add rule inet fl_bench forward ip daddr %[1]s counter drop
+add rule inet fl_bench input ip saddr %[1]s counter drop
+add rule inet fl_bench forward ip saddr %[1]s counter drop
 `, peer)
 		run("partition/nft", pair([]string{"ip", "netns", "exec", ns, "nft", "-f", "-"},
 			[]string{"ip", "netns", "exec", ns, "nft", "delete", "table", "inet", "fl_bench"}, script))

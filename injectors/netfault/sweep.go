@@ -28,8 +28,7 @@ type SweepResult struct {
 //     creates (tbf or netem; or htb with class M:1 holding a tbf or netem
 //     (M+1): and nothing else);
 //   - an inet nftables table named "faultline_<runID>_<8 hex>" whose chains are
-//     Faultline's (postrouting, prerouting; output, input, forward of earlier
-//     versions) and whose every rule carries the
+//     Faultline's (output, input, forward) and whose every rule carries the
 //     comment "faultline run <runID>" of that same run.
 //
 // Anything else in that handle range or with that name prefix is left and
@@ -194,7 +193,7 @@ func sweptTable(conn *nftables.Conn, t *nftables.Table, runPart string) string {
 		if ch.Table.Name != t.Name {
 			continue
 		}
-		if !sweptChains[ch.Name] {
+		if _, ok := chainHooks[ch.Name]; !ok {
 			return fmt.Sprintf("chain %s is not one Faultline creates", ch.Name)
 		}
 		rs, err := conn.GetRules(t, ch)

@@ -216,11 +216,11 @@ func TestHandlesAndNames(t *testing.T) {
 func TestPartitionRules(t *testing.T) {
 	s := &PartitionSpec{CIDRs: []string{"10.0.0.0/8", "fd00::/16"}, Ports: []int{80, 443}, Direction: "to", Target: Target{Interfaces: []string{"eth0"}}}
 	r := partitionRules(s)
-	// 1 iface × 2 cidrs × 2 protos × 2 ports, in postrouting; none in prerouting.
-	if len(r["postrouting"]) != 8 || len(r["prerouting"]) != 0 || len(r) != 1 {
-		t.Fatalf("rules per chain: postrouting %d prerouting %d (%d chains)", len(r["postrouting"]), len(r["prerouting"]), len(r))
+	// 1 iface × 2 cidrs × 2 protos × 2 ports, in output and forward; none in input.
+	if len(r["output"]) != 8 || len(r["forward"]) != 8 || len(r["input"]) != 0 {
+		t.Fatalf("rules per chain: output %d forward %d input %d", len(r["output"]), len(r["forward"]), len(r["input"]))
 	}
-	first := r["postrouting"][0]
+	first := r["output"][0]
 	if m, ok := first[0].(*expr.Meta); !ok || m.Key != expr.MetaKeyOIFNAME {
 		t.Fatalf("first expr %#v", first[0])
 	}
@@ -232,16 +232,16 @@ func TestPartitionRules(t *testing.T) {
 		t.Fatalf("last expr %#v", first[len(first)-1])
 	}
 	from := partitionRules(&PartitionSpec{CIDRs: []string{"192.0.2.1"}, Direction: "from"})
-	if len(from["prerouting"]) != 1 || len(from) != 1 {
+	if len(from["input"]) != 1 || len(from["forward"]) != 1 || len(from["output"]) != 0 {
 		t.Fatalf("from: %v", from)
 	}
-	in := from["prerouting"][0]
+	in := from["input"][0]
 	if pl, ok := in[2].(*expr.Payload); !ok || pl.Offset != 12 {
 		t.Fatalf("saddr payload %#v", in[2])
 	}
 	both := partitionRules(&PartitionSpec{Ports: []int{53}})
 	// ports only: any v4 and any v6 address, tcp and udp, both directions.
-	if len(both["postrouting"]) != 4 || len(both["prerouting"]) != 4 || len(both) != 2 {
-		t.Fatalf("both: postrouting %d prerouting %d", len(both["postrouting"]), len(both["prerouting"]))
+	if len(both["output"]) != 4 || len(both["input"]) != 4 || len(both["forward"]) != 8 {
+		t.Fatalf("both: output %d input %d forward %d", len(both["output"]), len(both["input"]), len(both["forward"]))
 	}
 }
