@@ -59,11 +59,12 @@ type PendingFault struct {
 // not *.done.jsonl). Each file is read on its own: one that cannot be read is
 // returned with Err set, and the others are still read. Only regular files of at
 // most MaxJournalFile bytes are read; symbolic links are not followed. A
-// directory that does not exist is an error.
+// directory that does not exist holds no runs (`chaos recover --journal DIR`
+// refuses one itself).
 func ReadJournal(dir string) ([]JournaledRun, error) {
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("journal: directory %s does not exist", dir)
+		return nil, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
