@@ -185,24 +185,27 @@ func recoverState(ctx context.Context, reg Registries, env *injectors.Env, p Pen
 	return def.Recover(rctx, env, p.State)
 }
 
-// knownShape refuses a journaled state that no injector writes: not an object or
-// an array, or an empty one. Such a state is never reported as reverted.
+// knownShape refuses a journaled state that no injector writes: null, or an
+// empty object, array or string. (Each kind's Recover checks the shape of its
+// own state further.) Such a state is never reported as reverted.
 func knownShape(state json.RawMessage) error {
 	var v any
 	if err := json.Unmarshal(state, &v); err != nil {
 		return fmt.Errorf("its journaled state does not decode: %w", err)
 	}
+	empty := v == nil
 	switch x := v.(type) {
 	case map[string]any:
-		if len(x) > 0 {
-			return nil
-		}
+		empty = len(x) == 0
 	case []any:
-		if len(x) > 0 {
-			return nil
-		}
+		empty = len(x) == 0
+	case string:
+		empty = x == ""
 	}
-	return fmt.Errorf("its journaled state has an unknown shape: %.80s", state)
+	if empty {
+		return fmt.Errorf("its journaled state has an unknown shape: %.80s", state)
+	}
+	return nil
 }
 
 func recoverEnv(run JournaledRun, opts RecoverOptions) *injectors.Env {

@@ -57,7 +57,8 @@ func TestRecoverDamagedStateFailsAndKeepsJournal(t *testing.T) {
 		"torn only state":        `{"event":"state","fault":"a","kind":"recorder","state":[{"pid":12`,
 		"corrupt state line":     `{"event":"state","fault":"a","kind":"recorder","state":[{"pid":12}]}` + "\n" + `{"event":"state","fault":"a","kind":"recorder","state":[{"pid":12},{"p` + "\x00garbage}\n",
 		"unknown shape":          `{"event":"state","fault":"a","kind":"recorder","state":{}}` + "\n",
-		"scalar state":           `{"event":"state","fault":"a","kind":"recorder","state":"x"}` + "\n",
+		"empty string state":     `{"event":"state","fault":"a","kind":"recorder","state":""}` + "\n",
+		"null state":             `{"event":"state","fault":"a","kind":"recorder","state":null}` + "\n",
 		"corrupt, names nothing": `{"ev` + "\x00\x01\n",
 	}
 	for name, raw := range cases {
