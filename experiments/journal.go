@@ -31,8 +31,13 @@ import (
 //	{"event":"torn-tail"}   ← recover found the line before it cut short by a crash
 
 // JournalEntry is one line of a run's journal.
+//
+// Event, Fault and Kind come first, so that even a record cut short early names
+// its fault.
 type JournalEntry struct {
 	Event      string          `json:"event"`
+	Fault      string          `json:"fault,omitempty"`
+	Kind       string          `json:"kind,omitempty"`
 	Time       time.Time       `json:"time"`
 	RunID      string          `json:"runID,omitempty"`
 	Experiment string          `json:"experiment,omitempty"`
@@ -40,8 +45,6 @@ type JournalEntry struct {
 	PID        int             `json:"pid,omitempty"`
 	PIDStart   uint64          `json:"pidStart,omitempty"`
 	Target     *kube.Target    `json:"target,omitempty"`
-	Fault      string          `json:"fault,omitempty"`
-	Kind       string          `json:"kind,omitempty"`
 	Targets    json.RawMessage `json:"targets,omitempty"`
 	State      json.RawMessage `json:"state,omitempty"`
 	Error      string          `json:"error,omitempty"`

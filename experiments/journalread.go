@@ -231,7 +231,19 @@ func damaged(run *JournaledRun, n int, line []byte, err error, torn bool, pendin
 	case event == "inject" && torn:
 		return // Inject had not started
 	case fault == "":
-		run.Problems = append(run.Problems, fmt.Sprintf("journal line %d is %s and names no fault: %v", n, what, err))
+		// It may be the state of any fault still pending (for a torn record: of one
+		// that has none yet).
+		hit := false
+		for _, p := range pending {
+			if torn && p.State != nil {
+				continue
+			}
+			p.Damaged = fmt.Sprintf("journal line %d is %s and names no fault; it may be this fault's latest state (%v)", n, what, err)
+			hit = true
+		}
+		if !hit {
+			run.Problems = append(run.Problems, fmt.Sprintf("journal line %d is %s and names no fault: %v", n, what, err))
+		}
 		return
 	}
 	p, ok := pending[fault]

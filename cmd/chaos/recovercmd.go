@@ -106,7 +106,7 @@ when the journal directory is gone; look-alikes are left and listed with the rea
 				if failed == 0 { // not tied to a line above (e.g. the sweep)
 					return &exitError{code: 3, msg: oneLine("could not recover everything: " + err.Error())}
 				}
-				return &exitError{code: 3, msg: fmt.Sprintf("%d item(s) above could not be recovered; the journal keeps them for the next `chaos recover`", failed)}
+				return &exitError{code: 3, msg: fmt.Sprintf("%d item(s) above could not be recovered; what they name stays for the next `chaos recover`", failed)}
 			}
 			return nil
 		},
