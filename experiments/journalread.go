@@ -117,20 +117,6 @@ func readJournalFile(path string) ([]byte, error) {
 	return data, nil
 }
 
-func fileKind(m os.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&os.ModeNamedPipe != 0:
-		return "a FIFO"
-	case m&os.ModeSocket != 0:
-		return "a socket"
-	case m&os.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
-}
-
 var (
 	faultField = regexp.MustCompile(`"fault"\s*:\s*"((?:[^"\\]|\\.)*)"`)
 	eventField = regexp.MustCompile(`"event"\s*:\s*"([a-z-]*)"`)

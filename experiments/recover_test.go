@@ -129,7 +129,7 @@ func TestRecoverBadFilesDoNotStopTheOthers(t *testing.T) {
 	if len(undone) != 1 || undone[0] != "run-good:[1]" {
 		t.Fatalf("the good journal was not recovered: %v", undone)
 	}
-	for _, want := range []string{"a-dangling.jsonl: is a symbolic link", "b-dir.jsonl: is not a regular file but a directory", "c-fifo.jsonl: is not a regular file but a FIFO", "d-huge.jsonl: is 67108865 bytes"} {
+	for _, want := range []string{"a-dangling.jsonl: is a symbolic link", "b-dir.jsonl: is not a regular file but a directory", "c-fifo.jsonl: is not a regular file but a named pipe (FIFO)", "d-huge.jsonl: is 67108865 bytes"} {
 		if !strings.Contains(text, want) || !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q", want)
 		}

@@ -60,7 +60,7 @@ func TestRecoverThroughStrayJournalFiles(t *testing.T) {
 	if st := procState(t, pid); st == 'T' {
 		t.Fatal("the paused process was not resumed")
 	}
-	for _, want := range []string{"freeze (processPause): reverted", "dangling.jsonl: is a symbolic link", "dir.jsonl: is not a regular file but a directory", "fifo.jsonl: is not a regular file but a FIFO"} {
+	for _, want := range []string{"freeze (processPause): reverted", "dangling.jsonl: is a symbolic link", "dir.jsonl: is not a regular file but a directory", "fifo.jsonl: is not a regular file but a named pipe (FIFO)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q", want)
 		}
