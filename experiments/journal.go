@@ -159,9 +159,6 @@ func (j *runJournal) writeLocked(rec []byte) error {
 	if err := j.f.Sync(); err != nil {
 		return fmt.Errorf("journal: syncing %s: %w", j.path, err)
 	}
-	if j.mirror != nil {
-		return j.mirror(e)
-	}
 	return nil
 }
 
