@@ -117,6 +117,8 @@ when the journal directory is gone; look-alikes are left and listed with the rea
 			return nil
 		},
 	}
+	cmd.Flags().BoolVar(&inCluster, "cluster", false, "recover from the journals kept on ExperimentRuns in the cluster: every run whose Lease expired (no local journal needed)")
+	cmd.Flags().StringVarP(&clusterNS, "namespace", "n", "", "with --cluster: namespace of the ExperimentRuns (default $FAULTLINE_NAMESPACE, the pod's namespace, else chaos)")
 	return withRecoverFlags(cmd, &o, &journal, &sweep, &sweepNS)
 }
 
@@ -142,7 +144,5 @@ func withRecoverFlags(cmd *cobra.Command, o *experiments.RecoverOptions, journal
 	fl.BoolVar(sweep, "sweep", false, "also scan network namespaces for Faultline qdiscs and nftables tables and remove them, even without a journal")
 	fl.StringSliceVar(sweepNS, "netns", nil, "namespaces (names or paths) to sweep (default: this one and every /run/netns/*)")
 	fl.DurationVar(&o.Timeout, "timeout", 0, "timeout of each fault's recovery (default 30s)")
-	fl.BoolVar(&inCluster, "cluster", false, "recover from the journals kept on ExperimentRuns in the cluster: every run whose Lease expired (no local journal needed)")
-	fl.StringVarP(&clusterNS, "namespace", "n", "", "with --cluster: namespace of the ExperimentRuns (default $FAULTLINE_NAMESPACE, the pod's namespace, else chaos)")
 	return cmd
 }
