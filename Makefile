@@ -42,6 +42,7 @@ bench: build testenv
 	{ $(GO) test -run='^$$' -bench=. -benchtime=3x ./cmd/chaos/ ; \
 	  $(GO) test -run='^$$' -bench=. -skip=AbortLatency -benchmem ./experiments/ ./steadystate/... ; \
 	  $(GO) test -run='^$$' -bench=AbortLatency -benchtime=10x ./experiments/ ; \
+	  $(GO) test -run='^$$' -bench=LongRunReport -benchtime=1x ./reports/ ; \
 	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 20m ./injectors/proxy/ ; \
 	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
 	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \

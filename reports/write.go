@@ -192,7 +192,7 @@ func (r *Result) offset(t time.Time) string {
 
 // latencyStats returns p50 and p99 (nearest rank) of the ok and failed observations.
 func latencyStats(obs []Observation) (p50, p99 time.Duration, n int) {
-	var l []time.Duration
+	l := make([]time.Duration, 0, len(obs))
 	for _, o := range obs {
 		if o.Status == obsOK || o.Status == obsFailed {
 			l = append(l, o.Latency)
