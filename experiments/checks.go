@@ -61,12 +61,12 @@ func (r *run) phaseWindow(name string) (steadystate.Window, bool) {
 	return steadystate.Window{}, false
 }
 
-// timeline builds what assertions look at.
+// timeline builds what assertions look at; only once sampling has stopped.
 func (r *run) timeline() *steadystate.Timeline {
 	r.mu.Lock()
 	phases := append([]steadystate.Window(nil), r.phases...)
 	r.mu.Unlock()
-	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.snapshot()}
+	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.final()}
 }
 
 // judge computes every check of a run whose faults were injected.
@@ -190,10 +190,11 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 	}
 	res.Errors = append(res.Errors, r.errs...)
 	r.mu.Unlock()
-	all := r.samples.snapshot()
+	all := r.samples.final() // sampling has stopped
 	for _, p := range r.probes {
 		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind, Every: p.spec.Every, MaxInFlight: p.spec.MaxInFlight,
-			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped}
+			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped,
+			Observations: make([]reports.Observation, 0, len(all[p.spec.Name]))}
 		if s.MaxInFlight <= 0 {
 			s.MaxInFlight = DefaultMaxInFlight
 		}

@@ -63,15 +63,13 @@ func (s *sampleStore) since(name string, t time.Time) []steadystate.Observation 
 	return append([]steadystate.Observation(nil), all[i:]...)
 }
 
-// snapshot returns a copy of everything.
-func (s *sampleStore) snapshot() map[string][]steadystate.Observation {
+// final returns every observation by probe name, not copied: a long run's series
+// are not doubled at its end. Call it only once sampling has stopped (no add
+// after), and do not modify what it returns.
+func (s *sampleStore) final() map[string][]steadystate.Observation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string][]steadystate.Observation, len(s.obs))
-	for k, v := range s.obs {
-		out[k] = append([]steadystate.Observation(nil), v...)
-	}
-	return out
+	return s.obs
 }
 
 // sample asks p on a fixed schedule, every p.spec.Every from the start, until ctx
