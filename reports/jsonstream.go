@@ -106,7 +106,8 @@ func isEmpty(v reflect.Value) bool {
 	return false
 }
 
-// probes writes r.Probes, each reduced, observations one compact object per line.
+// probes writes r.Probes, each reduced, observations and interval summaries one
+// compact object per line.
 func (s *streamWriter) probes(r *Result, indent string) {
 	if r.Probes == nil {
 		s.str("null")
@@ -125,27 +126,38 @@ func (s *streamWriter) probes(r *Result, indent string) {
 		s.str("\n" + inner)
 		p = Reduce(p, marksFor(r, p.Name))
 		s.object(reflect.ValueOf(&p).Elem(), inner, func(key, ind string) bool {
-			if key != "observations" {
+			switch key {
+			case "observations":
+				compactLines(s, p.Observations, ind)
+			case "reduced":
+				s.object(reflect.ValueOf(p.Reduced).Elem(), ind, func(key, ind string) bool {
+					if key != "intervals" {
+						return false
+					}
+					compactLines(s, p.Reduced.Intervals, ind)
+					return true
+				})
+			default:
 				return false
 			}
-			s.observations(p.Observations, ind)
 			return true
 		})
 	}
 	s.str("\n" + indent + "]")
 }
 
-func (s *streamWriter) observations(obs []Observation, indent string) {
-	if obs == nil {
+// compactLines writes items as a JSON array, one compact object per line.
+func compactLines[T any](s *streamWriter, items []T, indent string) {
+	if items == nil {
 		s.str("null")
 		return
 	}
-	if len(obs) == 0 {
+	if len(items) == 0 {
 		s.str("[]")
 		return
 	}
 	s.str("[")
-	for i := range obs {
+	for i := range items {
 		if i > 0 {
 			s.str(",")
 		}
@@ -153,7 +165,7 @@ func (s *streamWriter) observations(obs []Observation, indent string) {
 		if s.err != nil {
 			return
 		}
-		b, err := json.Marshal(&obs[i])
+		b, err := json.Marshal(&items[i])
 		if err != nil {
 			s.err = err
 			return

@@ -106,8 +106,9 @@ func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
 			}
 		}
 		if h.TotalCount() > 0 {
-			sum.P50 = time.Duration(h.ValueAtQuantile(50))
-			sum.P99 = time.Duration(h.ValueAtQuantile(99))
+			// HDR reports a bucket's upper end: never above the exact max.
+			sum.P50 = min(time.Duration(h.ValueAtQuantile(50)), sum.Max)
+			sum.P99 = min(time.Duration(h.ValueAtQuantile(99)), sum.Max)
 		}
 		red.Intervals = append(red.Intervals, sum)
 	}
