@@ -190,15 +190,15 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 	}
 	res.Errors = append(res.Errors, r.errs...)
 	r.mu.Unlock()
-	all := r.samples.final() // sampling has stopped
 	for _, p := range r.probes {
+		obs := r.samples.take(p.spec.Name) // sampling has stopped and the checks are made
 		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind, Every: p.spec.Every, MaxInFlight: p.spec.MaxInFlight,
 			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped,
-			Observations: make([]reports.Observation, 0, len(all[p.spec.Name]))}
+			Observations: make([]reports.Observation, 0, len(obs))}
 		if s.MaxInFlight <= 0 {
 			s.MaxInFlight = DefaultMaxInFlight
 		}
-		for _, o := range all[p.spec.Name] {
+		for _, o := range obs {
 			switch o.Status {
 			case steadystate.StatusOK:
 				s.OK++

@@ -72,6 +72,17 @@ func (s *sampleStore) final() map[string][]steadystate.Observation {
 	return s.obs
 }
 
+// take returns the observations of name and drops them from the store, so the
+// report's copy of a long run's series does not sit next to the store's. Only once
+// sampling has stopped, and after everything that reads the store.
+func (s *sampleStore) take(name string) []steadystate.Observation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	obs := s.obs[name]
+	delete(s.obs, name)
+	return obs
+}
+
 // sample asks p on a fixed schedule, every p.spec.Every from the start, until ctx
 // is done. It is open-loop, as wrk2 and k6's constant-arrival-rate are: each
 // observation starts at its scheduled time whether or not earlier ones returned,
