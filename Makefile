@@ -40,8 +40,10 @@ demo:
 ## netlink vs tc/nft (root), decoder and CLI, 300-pod kill on the real control plane)
 bench: build testenv
 	{ $(GO) test -run='^$$' -bench=. -benchtime=3x ./cmd/chaos/ ; \
-	  $(GO) test -run='^$$' -bench=. -skip=AbortLatency -benchmem ./experiments/ ./steadystate/... ; \
+	  $(GO) test -run='^$$' -bench=. -skip='AbortLatency|LongRunPipeline' -benchmem ./experiments/ ./steadystate/... ; \
 	  $(GO) test -run='^$$' -bench=AbortLatency -benchtime=10x ./experiments/ ; \
+	  $(GO) test -run='^$$' -bench=LongRunReport -benchtime=1x ./reports/ ; \
+	  $(GO) test -run='^$$' -bench=LongRunPipeline -benchtime=1x ./experiments/ ; \
 	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 20m ./injectors/proxy/ ; \
 	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
 	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \

@@ -61,12 +61,12 @@ func (r *run) phaseWindow(name string) (steadystate.Window, bool) {
 	return steadystate.Window{}, false
 }
 
-// timeline builds what assertions look at.
+// timeline builds what assertions look at; only once sampling has stopped.
 func (r *run) timeline() *steadystate.Timeline {
 	r.mu.Lock()
 	phases := append([]steadystate.Window(nil), r.phases...)
 	r.mu.Unlock()
-	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.snapshot()}
+	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.final()}
 }
 
 // judge computes every check of a run whose faults were injected.
@@ -190,14 +190,15 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 	}
 	res.Errors = append(res.Errors, r.errs...)
 	r.mu.Unlock()
-	all := r.samples.snapshot()
 	for _, p := range r.probes {
+		obs := r.samples.take(p.spec.Name) // sampling has stopped and the checks are made
 		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind, Every: p.spec.Every, MaxInFlight: p.spec.MaxInFlight,
-			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped}
+			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped,
+			Observations: make([]reports.Observation, 0, len(obs))}
 		if s.MaxInFlight <= 0 {
 			s.MaxInFlight = DefaultMaxInFlight
 		}
-		for _, o := range all[p.spec.Name] {
+		for _, o := range obs {
 			switch o.Status {
 			case steadystate.StatusOK:
 				s.OK++

@@ -63,15 +63,24 @@ func (s *sampleStore) since(name string, t time.Time) []steadystate.Observation 
 	return append([]steadystate.Observation(nil), all[i:]...)
 }
 
-// snapshot returns a copy of everything.
-func (s *sampleStore) snapshot() map[string][]steadystate.Observation {
+// final returns every observation by probe name, not copied: a long run's series
+// are not doubled at its end. Call it only once sampling has stopped (no add
+// after), and do not modify what it returns.
+func (s *sampleStore) final() map[string][]steadystate.Observation {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make(map[string][]steadystate.Observation, len(s.obs))
-	for k, v := range s.obs {
-		out[k] = append([]steadystate.Observation(nil), v...)
-	}
-	return out
+	return s.obs
+}
+
+// take returns the observations of name and drops them from the store, so the
+// report's copy of a long run's series does not sit next to the store's. Only once
+// sampling has stopped, and after everything that reads the store.
+func (s *sampleStore) take(name string) []steadystate.Observation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	obs := s.obs[name]
+	delete(s.obs, name)
+	return obs
 }
 
 // sample asks p on a fixed schedule, every p.spec.Every from the start, until ctx

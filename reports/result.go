@@ -104,6 +104,9 @@ type ProbeSeries struct {
 	Completed    int           `json:"completed"`
 	Skipped      int           `json:"skipped"`
 	Observations []Observation `json:"observations"`
+	// Reduced is set when report.json holds a long series reduced (see Reduce):
+	// Observations then holds every non-ok observation and a subset of the ok ones.
+	Reduced *Reduction `json:"reduced,omitempty"`
 }
 
 // Observation is one probe answer; Status is "ok", "failed" or "errored".

@@ -1,8 +1,7 @@
 package reports
 
 import (
-	"bytes"
-	"encoding/json"
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -56,16 +55,18 @@ func WriteAll(dir string, r *Result) (paths []string, err error) {
 }
 
 func writeFile(path string, write func(io.Writer) error) error {
-	var buf bytes.Buffer
-	if err := write(&buf); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
+	// Streamed to the file: no buffer holds the whole document.
+	bw := bufio.NewWriterSize(tmp, 64<<10)
+	if err := write(bw); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := bw.Flush(); err != nil {
 		tmp.Close()
 		return err
 	}
@@ -79,11 +80,11 @@ func writeFile(path string, write func(io.Writer) error) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// WriteJSON writes the whole Result as indented JSON.
+// WriteJSON writes the Result as indented JSON, streamed to w: each probe series as
+// Reduce has it, its observations one compact object per line. json.Unmarshal
+// reads it back into a Result.
 func WriteJSON(w io.Writer, r *Result) error {
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(r); err != nil {
+	if err := writeJSONStream(w, r); err != nil {
 		return fmt.Errorf("encoding report json: %w", err)
 	}
 	return nil
@@ -192,7 +193,7 @@ func (r *Result) offset(t time.Time) string {
 
 // latencyStats returns p50 and p99 (nearest rank) of the ok and failed observations.
 func latencyStats(obs []Observation) (p50, p99 time.Duration, n int) {
-	var l []time.Duration
+	l := make([]time.Duration, 0, len(obs))
 	for _, o := range obs {
 		if o.Status == obsOK || o.Status == obsFailed {
 			l = append(l, o.Latency)

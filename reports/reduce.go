@@ -1,0 +1,166 @@
+package reports
+
+import (
+	"time"
+
+	"github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// ReduceAbove is the number of observations above which report.json holds a probe
+// series reduced (see Reduce) rather than whole.
+const ReduceAbove = 2000
+
+// reduceIntervals is how many fixed intervals a reduced series is cut into: each
+// keeps at most 3 ok observations, so about 3×reduceIntervals ok ones are kept.
+const reduceIntervals = 600
+
+// excerptBefore and excerptAfter are the observations kept around every moment a
+// report points at (a check's At, a phase boundary, an injection or a revert), so
+// the excerpts of junit.xml and report.md read from report.json are the same.
+const excerptBefore, excerptAfter = 3, 12
+
+// Reduction says a series was reduced and holds what was not kept observation by
+// observation: the exact total and per-interval summaries of every observation.
+type Reduction struct {
+	// Observations is how many observations the run made (every one: the series'
+	// ok, failed and errored counts stay exact); Kept is how many the series holds.
+	Observations int `json:"observations"`
+	Kept         int `json:"kept"`
+	// Interval is the length of each summary interval; the first starts at the
+	// first observation.
+	Interval  time.Duration     `json:"interval"`
+	Intervals []IntervalSummary `json:"intervals"`
+}
+
+// IntervalSummary summarises every observation whose Time falls in
+// [Start, Start+Interval). Latencies (P50, P99, Max: HDR histogram, 3 significant
+// digits) are of the ok and failed observations, as the SLO math takes them.
+type IntervalSummary struct {
+	Start   time.Time     `json:"start"`
+	OK      int           `json:"ok"`
+	Failed  int           `json:"failed"`
+	Errored int           `json:"errored"`
+	P50     time.Duration `json:"p50"`
+	P99     time.Duration `json:"p99"`
+	Max     time.Duration `json:"max"`
+}
+
+// Reduce returns s as report.json holds it. A series of at most ReduceAbove
+// observations is returned unchanged. A longer one keeps, in Time order: every
+// non-ok observation exactly; per fixed interval the first, the fastest and the
+// slowest ok one; and every observation within 3 before and 12 after each moment
+// in marks (check times, phase and fault boundaries). Reduced says so, with the
+// exact total and per-interval summaries. Counts (OK, Failed, Errored, Scheduled,
+// Completed, Skipped) are never changed. s itself is not modified.
+func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
+	obs := s.Observations
+	if len(obs) <= ReduceAbove || s.Reduced != nil {
+		return s
+	}
+	first, last := obs[0].Time, obs[len(obs)-1].Time
+	interval := max(last.Sub(first)/reduceIntervals+1, time.Millisecond)
+	keep := make([]bool, len(obs))
+	for _, m := range marks {
+		i := nearest(obs, m)
+		for j := max(i-excerptBefore, 0); j < min(i+excerptAfter, len(obs)); j++ {
+			keep[j] = true
+		}
+	}
+	red := &Reduction{Observations: len(obs), Interval: interval}
+	h := hdrhistogram.New(1, int64(time.Hour), 3)
+	for i := 0; i < len(obs); {
+		start := first.Add(time.Duration(int64(obs[i].Time.Sub(first)) / int64(interval) * int64(interval)))
+		end := start.Add(interval)
+		sum := IntervalSummary{Start: start}
+		h.Reset()
+		firstOK, fast, slow := -1, -1, -1
+		for ; i < len(obs) && obs[i].Time.Before(end); i++ {
+			o := obs[i]
+			switch o.Status {
+			case obsOK:
+				sum.OK++
+				if firstOK < 0 {
+					firstOK = i
+				}
+				if fast < 0 || o.Latency < obs[fast].Latency {
+					fast = i
+				}
+				if slow < 0 || o.Latency > obs[slow].Latency {
+					slow = i
+				}
+			case obsFailed:
+				sum.Failed++
+				keep[i] = true
+			default:
+				sum.Errored++
+				keep[i] = true
+			}
+			if o.Status == obsOK || o.Status == obsFailed {
+				_ = h.RecordValue(min(max(int64(o.Latency), 1), int64(time.Hour)))
+				sum.Max = max(sum.Max, o.Latency)
+			}
+		}
+		for _, k := range []int{firstOK, fast, slow} {
+			if k >= 0 {
+				keep[k] = true
+			}
+		}
+		if h.TotalCount() > 0 {
+			// HDR reports a bucket's upper end: never above the exact max.
+			sum.P50 = min(time.Duration(h.ValueAtQuantile(50)), sum.Max)
+			sum.P99 = min(time.Duration(h.ValueAtQuantile(99)), sum.Max)
+		}
+		red.Intervals = append(red.Intervals, sum)
+	}
+	kept := make([]Observation, 0, len(obs)/8)
+	for i, k := range keep {
+		if k {
+			kept = append(kept, obs[i])
+		}
+	}
+	red.Kept = len(kept)
+	s.Observations, s.Reduced = kept, red
+	return s
+}
+
+// nearest returns the index of the observation nearest to t (obs in Time order).
+func nearest(obs []Observation, t time.Time) int {
+	lo, hi := 0, len(obs)
+	for lo < hi {
+		mid := (lo + hi) / 2
+		if obs[mid].Time.Before(t) {
+			lo = mid + 1
+		} else {
+			hi = mid
+		}
+	}
+	if lo == len(obs) || (lo > 0 && t.Sub(obs[lo-1].Time) < obs[lo].Time.Sub(t)) {
+		return lo - 1
+	}
+	return lo
+}
+
+// marksFor is every moment r points at for probe name: its checks' At, phase
+// boundaries, injections and reverts.
+func marksFor(r *Result, name string) []time.Time {
+	var m []time.Time
+	add := func(t time.Time) {
+		if !t.IsZero() {
+			m = append(m, t)
+		}
+	}
+	for _, c := range r.Checks {
+		if c.Probe == name {
+			add(c.At)
+		}
+	}
+	for _, p := range r.Phases {
+		add(p.Start)
+		add(p.End)
+	}
+	for _, in := range r.Injections {
+		add(in.InjectedAt)
+		add(in.RevertedAt)
+	}
+	return m
+}
