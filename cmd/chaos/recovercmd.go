@@ -25,7 +25,9 @@ scaled workloads, removes qdiscs and filter tables, removes proxy toxics. It pri
 what it found and did, and is safe to run twice. Runs whose runner is still alive are
 skipped unless --force. With --sweep it also scans network namespaces for what
 Faultline creates (qdiscs with handles fa00-fa7f, nftables tables faultline_*) and
-removes it, even when the journal directory is gone.`,
+removes it, even when the journal directory is gone; in the Kubernetes cluster of
+--kubeconfig/--context (default: the usual kubeconfig rules) it deletes every Chaos
+Mesh object labelled faultline.dev/run-id (only --run's with --run).`,
 		Example: `  chaos recover
   chaos recover --journal /var/lib/faultline/journal --run 20261123t101500-a1b2c3`,
 		Args: cobra.NoArgs,
@@ -78,7 +80,7 @@ removes it, even when the journal directory is gone.`,
 				if len(removed) == 0 && serr == nil {
 					fmt.Fprintln(out, "sweep: no Faultline qdiscs or nftables tables found")
 				}
-				err = errors.Join(err, serr)
+				err = errors.Join(err, serr, sweepChaosMesh(cmd.Context(), out, o))
 			}
 			if err != nil {
 				return &exitError{code: 3, msg: "some faults could not be recovered: " + err.Error()}
