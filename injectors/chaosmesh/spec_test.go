@@ -121,7 +121,7 @@ func TestDecodeErrorsPointAtTheKey(t *testing.T) {
         target: {netns: blue, pods: {namespaces: [shop], mode: sometimes}}
         delay: 100ms
 `, []string{
-			`spec.faults[0].networkLatency.target.netns: forbidden: must not be set together with pods`,
+			`spec.faults[0].networkLatency.target.netns: must not be set together with pods`,
 			`spec.faults[0].networkLatency.target.pods.mode: unsupported value "sometimes"`,
 		}},
 	}
