@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/faultline-dev/faultline/injectors"
+	"github.com/faultline-dev/faultline/injectors/proxy"
 	"github.com/faultline-dev/faultline/steadystate"
 )
 
@@ -299,6 +300,9 @@ func checkHostPort(s string) string {
 }
 
 func checkAPI(s string) string {
+	if strings.Contains(s, "@") { // never echo it: it may hold a token
+		return "must not carry credentials: put the token in a file named by $" + proxy.EnvTokenFile + " (or in $" + proxy.EnvToken + ")"
+	}
 	if !strings.Contains(s, "://") {
 		return checkHostPort(s)
 	}

@@ -52,6 +52,7 @@ type fault struct {
 	toxics []Toxic // added in order, removed on revert
 	down   bool    // SetEnabled(false) instead of toxics
 	action string  // for the plan
+	mode   string  // dependencyFailure's mode, for messages
 	// baseline runs before the fault (read-only), prove after it.
 	baseline func(ctx context.Context, addr string) time.Duration
 	prove    func(ctx context.Context, addr string, base time.Duration) (string, error)
@@ -97,8 +98,14 @@ func (f *fault) Plan(ctx context.Context) (injectors.Plan, error) {
 		revert = "enable the proxy again"
 	}
 	if c, err := f.controller(); err == nil {
+		rc, remote := c.(RemoteController)
+		if remote {
+			if err := f.checkAPI(ctx, rc); err != nil {
+				return injectors.Plan{}, err
+			}
+		}
 		t.Detail = "listening on " + c.Addr()
-		if rc, ok := c.(RemoteController); ok {
+		if remote {
 			t.Detail += " (API " + rc.APIAddr() + ")"
 			revert += "; after kill -9, chaos recover does it through the API " + rc.APIAddr()
 		} else {
@@ -106,6 +113,33 @@ func (f *fault) Plan(ctx context.Context) (injectors.Plan, error) {
 		}
 	}
 	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert}, ctx.Err()
+}
+
+// checkAPI asks a remote proxy's API what it is before anything starts: it must be
+// reachable with the credentials given, serve the proxy, and be able to add every
+// toxic this fault needs (http_fault is Faultline's own: Toxiproxy lacks it).
+func (f *fault) checkAPI(ctx context.Context, rc RemoteController) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := rc.Describe(ctx)
+	if err != nil {
+		return fmt.Errorf("proxy %s: %w", f.proxy, err)
+	}
+	for _, t := range f.toxics {
+		if !info.Supports(t.Type) {
+			return fmt.Errorf("%s needs the %s toxic, which only `chaos proxy` serves; the API at %s is %s: serve proxy %s with `chaos proxy` (same API, same clients)",
+				f.label(), t.Type, rc.APIAddr(), info.Server(), f.proxy)
+		}
+	}
+	return nil
+}
+
+// label names the fault in messages ("dependencyFailure mode httpError").
+func (f *fault) label() string {
+	if f.mode != "" {
+		return f.key + " mode " + f.mode
+	}
+	return f.key
 }
 
 func (f *fault) names() string {

@@ -96,7 +96,7 @@ func newDependencyFailure(spec any, env *injectors.Env) (injectors.Injector, err
 	if !ok {
 		return nil, fmt.Errorf("dependencyFailure: unexpected spec type %T", spec)
 	}
-	f := &fault{key: "dependencyFailure", proxy: s.Proxy, env: env}
+	f := &fault{key: "dependencyFailure", proxy: s.Proxy, env: env, mode: s.Mode}
 	name := toxicName(env, "dependency-"+strings.ToLower(s.Mode))
 	share := shareOf(s.Share)
 	switch s.Mode {
@@ -155,11 +155,16 @@ func (s *LatencySpec) Validate(p *field.Path) field.ErrorList {
 	if s.Proxy == "" {
 		errs = append(errs, field.Required(p.Child("proxy"), "must name one of spec.proxies"))
 	}
+	const most = MaxDelayMS * time.Millisecond
 	if s.Delay < time.Millisecond {
 		errs = append(errs, field.Invalid(p.Child("delay"), s.Delay.String(), "must be >= 1ms"))
+	} else if s.Delay > most {
+		errs = append(errs, field.Invalid(p.Child("delay"), s.Delay.String(), "must be <= "+most.String()))
 	}
 	if s.Jitter < 0 {
 		errs = append(errs, field.Invalid(p.Child("jitter"), s.Jitter.String(), "must be >= 0"))
+	} else if s.Jitter > most {
+		errs = append(errs, field.Invalid(p.Child("jitter"), s.Jitter.String(), "must be <= "+most.String()))
 	}
 	if s.Stream != "" && s.Stream != Upstream && s.Stream != Downstream {
 		errs = append(errs, field.NotSupported(p.Child("stream"), s.Stream, []string{Downstream, Upstream}))
