@@ -83,9 +83,6 @@ func (s *Spec) Validate(p *field.Path) field.ErrorList {
 			path = sp.Child(strings.ToLower(strings.TrimPrefix(key, ".")))
 		}
 		errs = append(errs, validateMode(path, sel)...)
-		if sel.Selector.ClusterScoped() && s.Namespace == "" && key == "." {
-			continue // the object's namespace ("default") is used
-		}
 	}
 	if rc := reflect.ValueOf(s.Spec).Elem().FieldByName("RemoteCluster"); rc.IsValid() && rc.String() != "" {
 		errs = append(errs, field.Forbidden(sp.Child("remoteCluster"), "Faultline selects the pods in the target cluster itself; remote clusters are not supported"))
