@@ -52,6 +52,7 @@ type fault struct {
 	toxics []Toxic // added in order, removed on revert
 	down   bool    // SetEnabled(false) instead of toxics
 	action string  // for the plan
+	effect string  // Plan.Effect: how unprotected calls behave
 	mode   string  // dependencyFailure's mode, for messages
 	// baseline runs before the fault (read-only), prove after it.
 	baseline func(ctx context.Context, addr string) time.Duration
@@ -112,7 +113,7 @@ func (f *fault) Plan(ctx context.Context) (injectors.Plan, error) {
 			revert += "; the proxy is in-process: it dies with the runner, so after kill -9 there is nothing to recover"
 		}
 	}
-	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert}, ctx.Err()
+	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert, Effect: f.effect}, ctx.Err()
 }
 
 // checkAPI asks a remote proxy's API what it is before anything starts: it must be
@@ -151,7 +152,6 @@ func (f *fault) names() string {
 }
 
 func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Injection, error) {
-	start := time.Now()
 	c, err := f.controller()
 	if err != nil {
 		return injectors.Injection{}, fmt.Errorf("injecting %s into proxy %s: %w", f.key, f.proxy, err)
@@ -189,8 +189,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 	if err != nil {
 		return fail(err)
 	}
-	injected := time.Since(start)
-	proved := time.Now()
+	active := time.Now()
 	proof, err := f.prove(ctx, addr, base)
 	if err != nil {
 		return fail(fmt.Errorf("no proof the fault is active: %w", err))
@@ -212,8 +211,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 		proof = fmt.Sprintf("toxics %s read back; %s", f.names(), proof)
 	}
 	f.env.Logff("%s on proxy %s: %s", f.key, f.proxy, proof)
-	return injectors.Injection{Revert: revert, Proof: fmt.Sprintf("%s (injected in %v, proved in %v)",
-		proof, injected.Round(time.Microsecond), time.Since(proved).Round(time.Microsecond))}, nil
+	return injectors.Injection{Revert: revert, Proof: proof, ActiveAt: active}, nil
 }
 
 // undo removes what st says was done; "already gone" is success.
