@@ -171,7 +171,7 @@ func TestChaosMeshEndToEnd(t *testing.T) {
 			t.Fatalf("NetworkChaos objects: %v, want the one whose deletion is stuck", names)
 		}
 		for _, w := range []string{"shop/" + names[0] + " is still there", chaosmesh.Finalizer,
-			"kubectl annotate networkchaos -n shop " + names[0] + " chaos-mesh.chaos-mesh.org/cleanFinalizer=forced", "chaos recover"} {
+			"kubectl patch networkchaos -n shop " + names[0] + ` --type=merge -p '{"metadata":{"finalizers":null}}'`, "chaos recover"} {
 			if !strings.Contains(all, w) {
 				t.Fatalf("the stuck deletion is not explained (%q missing):\n%s", w, all)
 			}
@@ -185,7 +185,7 @@ func TestChaosMeshEndToEnd(t *testing.T) {
 			t.Fatalf("recover before the finalizer is dealt with: exit %d, want 3 and the stuck object\n%s", code, out)
 		}
 		// The user follows the advice.
-		patch := []byte(`{"metadata":{"annotations":{"chaos-mesh.chaos-mesh.org/cleanFinalizer":"forced"}}}`)
+		patch := []byte(`{"metadata":{"finalizers":null}}`)
 		if _, err := c.Dynamic.Resource(networkChaosGVR).Namespace("shop").Patch(context.Background(), names[0], types.MergePatchType, patch, metav1.PatchOptions{}); err != nil {
 			t.Fatal(err)
 		}

@@ -40,9 +40,6 @@ const (
 	ManagedBy        = "faultline"
 	AnnotationFault  = "faultline.dev/fault"
 	AnnotationSource = "faultline.dev/selector"
-	// AnnotationCleanFinalizer, set to "forced", makes Chaos Mesh drop its finalizer
-	// without recovering the pods (chaos-mesh controllers/common/finalizers).
-	AnnotationCleanFinalizer = "chaos-mesh.chaos-mesh.org/cleanFinalizer"
 	// Finalizer is the finalizer Chaos Mesh keeps until every record is recovered.
 	Finalizer = "chaos-mesh/records"
 )

@@ -97,10 +97,10 @@ func stuckError(st State, obj Object, after time.Duration) error {
 	}
 	return fmt.Errorf("%w: %s %s/%s is still there %s after its deletion: %s. "+
 		"Find out why: kubectl describe %s -n %s %s. "+
-		"Once the pods are recovered or gone, let Chaos Mesh drop its finalizer: "+
-		"kubectl annotate %s -n %s %s %s=forced; then run: chaos recover",
+		"Once the pods are recovered or gone, remove the finalizer: "+
+		"kubectl patch %s -n %s %s --type=merge -p '{\"metadata\":{\"finalizers\":null}}'; then run: chaos recover",
 		errStuck, st.Kind, st.Namespace, st.Name, after.Round(100*time.Millisecond), why,
-		res, st.Namespace, st.Name, res, st.Namespace, st.Name, AnnotationCleanFinalizer)
+		res, st.Namespace, st.Name, res, st.Namespace, st.Name)
 }
 
 // IsState reports whether a journaled state was written by this engine.
