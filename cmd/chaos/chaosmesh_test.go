@@ -137,7 +137,7 @@ func TestChaosMeshEndToEnd(t *testing.T) {
 		if left := chaosObjects(t, c, podChaosGVR); len(left) != 0 {
 			t.Fatalf("PodChaos objects left after the run: %v", left)
 		}
-		report := readReport(t, reports)
+		report := readChaosReport(t, reports)
 		if !strings.Contains(report, `"selfHealing"`) || !strings.Contains(report, `"passed"`) {
 			t.Fatalf("report lacks the measured selfHealing: %.2000s", report)
 		}
@@ -250,7 +250,7 @@ func unstructuredString(obj map[string]any, path ...string) (string, bool, error
 	return s, ok, nil
 }
 
-func readReport(t *testing.T, dir string) string {
+func readChaosReport(t *testing.T, dir string) string {
 	t.Helper()
 	var found string
 	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
