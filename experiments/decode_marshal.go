@@ -8,6 +8,7 @@ package experiments
 import (
 	"bytes"
 	"encoding"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -92,6 +93,9 @@ func encodeValue(v reflect.Value, depth int) (*yaml.Node, error) {
 	}
 	if t == durationType {
 		return scalarNode("!!str", time.Duration(v.Int()).String()), nil
+	}
+	if t == bytesType {
+		return scalarNode("!!str", base64.StdEncoding.EncodeToString(v.Bytes())), nil
 	}
 	if !ownPackage(t) && t.Kind() != reflect.Pointer && t.Kind() != reflect.Interface {
 		if t.Implements(textMarType) {

@@ -82,11 +82,19 @@ func (d *decoder) value(n *yaml.Node, v reflect.Value, path string) {
 		d.value(n, p.Elem(), path)
 		v.Set(p)
 	case reflect.Struct:
+		if u, ok := unionOf(v); ok {
+			d.union(n, v, path, u)
+			return
+		}
 		unknown := d.structFields(n, v, path, nil)
 		for _, k := range unknown {
 			d.unknownField(k, path, structInfoOf(t).names, "")
 		}
 	case reflect.Slice:
+		if t == bytesType {
+			d.bytes(n, v, path)
+			return
+		}
 		if n.Kind != yaml.SequenceNode {
 			d.typeErr(n, path, "must be a list, got %s", describe(n))
 			return

@@ -186,6 +186,9 @@ func newRun(e *Experiment, opts Options) (*run, error) {
 			errs = append(errs, fmt.Errorf("fault %q: %w", f.Name, err))
 			continue
 		}
+		if s, ok := inj.(injectors.Scheduled); ok {
+			s.Schedule(injectors.Schedule{Duration: f.Duration, RevertTimeout: e.Spec.Safety.RevertTimeout})
+		}
 		r.faults = append(r.faults, &faultRun{spec: f, def: def, inj: inj, rec: reports.Injection{Fault: f.Name, Kind: f.Kind}})
 	}
 	for i, a := range e.Spec.Verify {

@@ -111,6 +111,9 @@ func (r *run) sample(ctx context.Context, p *probeRun) {
 			return
 		case <-t.C:
 		}
+		if ctx.Err() != nil {
+			return // both were ready and select chose the timer: no start after the stop
+		}
 		mu.Lock()
 		p.scheduled++
 		mu.Unlock()

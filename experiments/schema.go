@@ -62,9 +62,15 @@ func (g *schemaGen) schema(t reflect.Type, depth int) map[string]any {
 	case reflect.Pointer:
 		return g.schema(t.Elem(), depth+1)
 	case reflect.Struct:
+		if reflect.PointerTo(t).Implements(unionType) {
+			return g.unionSchema(t, depth)
+		}
 		s, _ := g.object(t, depth)
 		return s
 	case reflect.Slice, reflect.Array:
+		if t == bytesType {
+			return map[string]any{"type": "string", "contentEncoding": "base64"}
+		}
 		return map[string]any{"type": "array", "items": g.schema(t.Elem(), depth+1)}
 	case reflect.Map:
 		return map[string]any{"type": "object", "additionalProperties": g.schema(t.Elem(), depth+1)}

@@ -33,7 +33,10 @@ its own: a damaged or unreadable one is reported (exit 3) and the others are
 recovered. With --sweep it also scans network namespaces for what Faultline creates
 (root qdiscs tbf/netem/htb with even handles fa00:-fa7e:, inet nftables tables
 faultline_<run>_<8 hex> whose rules carry "faultline run <run>") and removes it, even
-when the journal directory is gone; look-alikes are left and listed with the reason.`,
+when the journal directory is gone; look-alikes are left and listed with the reason.
+In the Kubernetes cluster of --kubeconfig/--context (default: the usual kubeconfig
+rules) --sweep also deletes every Chaos Mesh object labelled faultline.dev/run-id
+(only --run's with --run).`,
 		Example: `  chaos recover
   chaos recover --cluster -n chaos        # runs whose pod died: journal and Lease in the cluster
   chaos recover --journal /var/lib/faultline/journal --run 20261123t101500-a1b2c3`,
@@ -106,7 +109,7 @@ when the journal directory is gone; look-alikes are left and listed with the rea
 				} else if len(res.Removed) == 0 && serr == nil {
 					fmt.Fprintln(out, "sweep: removed nothing: no object carries Faultline's whole tag")
 				}
-				err = errors.Join(err, serr)
+				err = errors.Join(err, serr, sweepChaosMesh(cmd.Context(), out, o))
 			}
 			if err != nil {
 				if failed == 0 { // not tied to a line above (e.g. the sweep)

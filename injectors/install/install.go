@@ -6,8 +6,8 @@ import (
 	"errors"
 
 	"github.com/faultline-dev/faultline/injectors"
+	"github.com/faultline-dev/faultline/injectors/chaosmesh"
 	"github.com/faultline-dev/faultline/injectors/kubernetes"
-	"github.com/faultline-dev/faultline/injectors/netfault"
 	"github.com/faultline-dev/faultline/injectors/process"
 	"github.com/faultline-dev/faultline/injectors/proxy"
 )
@@ -17,7 +17,8 @@ func Register(r *injectors.Registry) error {
 	return errors.Join(
 		process.Register(r),
 		proxy.Register(r),
-		netfault.Register(r),
+		registerNetwork(r),
 		kubernetes.Register(r),
+		chaosmesh.Register(r),
 	)
 }

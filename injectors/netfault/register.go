@@ -31,6 +31,9 @@ func Register(r *injectors.Registry) error {
 				if !ok {
 					return nil, fmt.Errorf("networkPartition: unexpected spec %T", spec)
 				}
+				if err := podsOnly(s.Target); err != nil {
+					return nil, fmt.Errorf("networkPartition: %w", err)
+				}
 				return guard(newPartition(s, envOrEmpty(env)), "networkPartition", s.Target, s.CIDRs, s.Ports, env), nil
 			}},
 	}
@@ -60,6 +63,9 @@ func newNetem(spec any, env *injectors.Env) (injectors.Injector, error) {
 	default:
 		return nil, fmt.Errorf("netfault: unexpected spec %T", spec)
 	}
+	if err := podsOnly(f.target); err != nil {
+		return nil, fmt.Errorf("%s: %w", f.key, err)
+	}
 	attrs := netemAttrs(spec)
 	f.leaf = func(a netlink.QdiscAttrs) netlink.Qdisc { return netlink.NewNetem(a, attrs) }
 	return guardQdisc(f, env), nil
@@ -70,6 +76,9 @@ func newBandwidth(spec any, env *injectors.Env) (injectors.Injector, error) {
 	s, ok := spec.(*BandwidthSpec)
 	if !ok {
 		return nil, fmt.Errorf("networkBandwidth: unexpected spec %T", spec)
+	}
+	if err := podsOnly(s.Target); err != nil {
+		return nil, fmt.Errorf("networkBandwidth: %w", err)
 	}
 	rate, burst, limit := tbfParams(s)
 	return guardQdisc(&qdiscFault{

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
+
+	"github.com/faultline-dev/faultline/internal/podtarget"
 )
 
 // Target says where a fault goes: one network namespace and some of its interfaces.
@@ -24,6 +26,9 @@ type Target struct {
 	// destination ports (an htb root classifies with u32 filters). Not used by
 	// networkPartition, which has its own cidrs and ports.
 	Destinations *Destinations `yaml:"destinations,omitempty" json:"destinations,omitempty"`
+	// Pods makes the fault act on Kubernetes pods instead, through Chaos Mesh (a
+	// NetworkChaos); wired by injectors/install. Exclusive with netns and pid.
+	Pods *podtarget.Pods `yaml:"pods,omitempty" json:"pods,omitempty"`
 }
 
 // Destinations selects traffic by destination address and port.
@@ -35,6 +40,9 @@ type Destinations struct {
 // Validate checks the target block; it does no I/O.
 func (t *Target) Validate(p *field.Path) field.ErrorList {
 	var errs field.ErrorList
+	if t.Pods != nil {
+		errs = append(errs, validatePods(p, t)...)
+	}
 	if t.NetNS != "" && t.PID != 0 {
 		errs = append(errs, field.Invalid(p.Child("pid"), t.PID, "must not be set together with netns"))
 	}
@@ -259,6 +267,7 @@ func (s *PartitionSpec) Validate(p *field.Path) field.ErrorList {
 	if len(s.CIDRs) == 0 && len(s.Ports) == 0 {
 		errs = append(errs, field.Required(p.Child("cidrs"), "must list cidrs or ports to partition from"))
 	}
+	errs = append(errs, validatePartitionPods(p, s)...)
 	errs = append(errs, validateCIDRs(p.Child("cidrs"), s.CIDRs)...)
 	errs = append(errs, validatePorts(p.Child("ports"), s.Ports)...)
 	switch s.Direction {
