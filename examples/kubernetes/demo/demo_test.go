@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -20,11 +21,7 @@ func TestDemoKubernetes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: skipping the tests that start a Kubernetes control plane")
 	}
-	bin := filepath.Join(t.TempDir(), "chaos")
-	build := exec.Command("go", "build", "-o", bin, "github.com/faultline-dev/faultline/cmd/chaos")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building chaos: %v\n%s", err, out)
-	}
+	bin := buildBinary(t, "github.com/faultline-dev/faultline/cmd/chaos")
 	reportDir := t.TempDir()
 	var out bytes.Buffer
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
@@ -50,8 +47,68 @@ func TestDemoKubernetes(t *testing.T) {
 			t.Errorf("report of %s: %v", step, err)
 		}
 	}
-	// The control plane's processes are gone: none of them runs from the demo's dir.
-	m := regexp.MustCompile(`KUBECONFIG=(\S+)/kubeconfig`).FindStringSubmatch(s)
+	assertStopped(t, s)
+}
+
+// TestDemoKubernetesInterrupted sends SIGINT to the demo while the guarded bad rollout
+// is injected: the run is aborted (its fault reverted, its report written), and the
+// guard and the control plane are stopped.
+func TestDemoKubernetesInterrupted(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the tests that start a Kubernetes control plane")
+	}
+	chaos := buildBinary(t, "github.com/faultline-dev/faultline/cmd/chaos")
+	demo := buildBinary(t, "github.com/faultline-dev/faultline/examples/kubernetes/demo")
+	reportDir := t.TempDir()
+	cmd := exec.Command(demo, "--chaos", chaos, "--report-dir", reportDir)
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	deadline := time.After(8 * time.Minute)
+	injected := regexp.MustCompile(`2\. bad rollout(?s:.*)injected bad-image`)
+	for !injected.MatchString(out.String()) {
+		select {
+		case err := <-done:
+			t.Fatalf("the demo ended before the bad rollout was injected: %v\n%s", err, out.String())
+		case <-deadline:
+			_ = cmd.Process.Kill()
+			t.Fatalf("the bad rollout was not injected in time:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(3 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the demo did not stop after SIGINT:\n%s", out.String())
+	}
+	s := out.String()
+	t.Logf("demo output:\n%s", s)
+	if err == nil {
+		t.Error("an interrupted demo exited 0")
+	}
+	if !regexp.MustCompile(`2\. bad rollout, rollback guard running\s+aborted`).MatchString(s) {
+		t.Error("the interrupted run's verdict is not aborted")
+	}
+	if _, err := os.Stat(filepath.Join(reportDir, "2-web-bad-rollout", "report.json")); err != nil {
+		t.Errorf("the interrupted run wrote no report: %v", err)
+	}
+	assertStopped(t, s)
+}
+
+// assertStopped checks that nothing the demo started is left: no process runs from
+// its control plane's directory, and the directory is gone.
+func assertStopped(t *testing.T, out string) {
+	t.Helper()
+	m := regexp.MustCompile(`KUBECONFIG=(\S+)/kubeconfig`).FindStringSubmatch(out)
 	if m == nil {
 		t.Fatal("no KUBECONFIG line in the output")
 	}
@@ -65,4 +122,31 @@ func TestDemoKubernetes(t *testing.T) {
 			t.Errorf("a process started by the demo is still running: %s", strings.ReplaceAll(string(b), "\x00", " "))
 		}
 	}
+}
+
+func buildBinary(t *testing.T, pkg string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), filepath.Base(pkg))
+	if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+		t.Fatalf("building %s: %v\n%s", pkg, err, out)
+	}
+	return bin
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader at once.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
