@@ -20,12 +20,17 @@ func (r *run) baselineChecks() []steadystate.Check {
 	}
 	var out []steadystate.Check
 	for _, p := range r.probes {
-		bounds := steadystate.SLOBounds{SuccessRatio: 1}
-		if p.spec.SLO != nil {
-			bounds = sloBounds(p.spec.SLO)
-		}
 		obs := inWindow(r.samples.since(p.spec.Name, w.Start), w)
-		out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, bounds)...)
+		if p.spec.SLO != nil {
+			out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
+			continue
+		}
+		// No slo: the probe must simply not fail before anything is injected. It is
+		// not an SLO of the user's, so it is not named like one.
+		for _, c := range steadystate.CheckSLO("baseline", p.spec.Name, obs, steadystate.SLOBounds{SuccessRatio: 1}) {
+			c.Name, c.Kind, c.Expected = "baseline of "+p.spec.Name, "baseline", "no failed answer (the probe has no slo)"
+			out = append(out, c)
+		}
 	}
 	return out
 }
@@ -78,7 +83,7 @@ func (r *run) judge(tl *steadystate.Timeline) []steadystate.Check {
 	}
 	if w, ok := tl.Phase("recovery"); ok {
 		for _, p := range r.probes {
-			checks = append(checks, r.recoveryCheck(p.spec.Name, w))
+			checks = append(checks, r.recoveryCheck(tl, p.spec.Name, w))
 		}
 	}
 	for _, a := range r.asserts {
@@ -92,10 +97,18 @@ func (r *run) judge(tl *steadystate.Timeline) []steadystate.Check {
 }
 
 // recoveryCheck says whether probe was steady again by the end of the recovery phase.
-func (r *run) recoveryCheck(probe string, w steadystate.Window) steadystate.Check {
+// Its time to recover counts from the last revert, as selfHealing's does: the first
+// ok observation after the last failure (observations from the first fault on),
+// less the revert time, and 0 when the probe was ok through the revert.
+func (r *run) recoveryCheck(tl *steadystate.Timeline, probe string, w steadystate.Window) steadystate.Check {
 	c := steadystate.Check{Name: "recovery of " + probe, Kind: "recovery", Probe: probe,
 		Expected: fmt.Sprintf("%d consecutive ok within %s after the last revert", steadyRun, r.e.Spec.SteadyState.Recovery)}
-	obs := inWindow(r.samples.since(probe, w.Start), w)
+	ref, from := w.Start, w.Start
+	if span, ok := tl.FaultSpan(); ok && !span.End.IsZero() {
+		ref, from = span.End, span.Start
+	}
+	c.Details = map[string]string{"measured from": "the last revert"}
+	obs := inWindow(tl.Between(probe, steadystate.Window{Start: from, End: w.End}), steadystate.Window{Start: from, End: w.End})
 	// Find the final run of ok observations (errored ones neither break nor extend it).
 	okRun, first := 0, time.Time{}
 	for _, o := range obs {
@@ -112,15 +125,19 @@ func (r *run) recoveryCheck(probe string, w steadystate.Window) steadystate.Chec
 	switch {
 	case okRun >= steadyRun:
 		c.Status = steadystate.CheckPassed
-		c.Measured = "steady again after " + round(first.Sub(w.Start)).String()
+		c.Measured = "steady again after " + steadystate.FormatDuration(max(first.Sub(ref), 0)) + " (from the last revert)"
 	case len(obs) > 0 && countStatus(obs, steadystate.StatusErrored) == len(obs):
 		c.Status = steadystate.CheckErrored
 		c.Measured = fmt.Sprintf("%d observations, all errored", len(obs))
 		c.Reason = "the probe could not ask during recovery: " + obs[len(obs)-1].Detail
+		c.At = obs[len(obs)-1].Time
 	default:
 		c.Status = steadystate.CheckFailed
 		c.Measured = "not steady: last answers " + lastDetails(obs, 3)
 		c.Reason = fmt.Sprintf("%s was not steady again within %s of the last revert", probe, r.e.Spec.SteadyState.Recovery)
+		if n := len(obs); n > 0 {
+			c.At = obs[n-1].Time
+		}
 	}
 	return c
 }
@@ -161,7 +178,7 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 		}
 		for _, c := range checks {
 			res.Checks = append(res.Checks, reports.Check{Name: c.Name, Kind: c.Kind, Probe: c.Probe,
-				Status: string(c.Status), Expected: c.Expected, Measured: c.Measured, Reason: c.Reason, Details: c.Details})
+				Status: string(c.Status), Expected: c.Expected, Measured: c.Measured, Reason: c.Reason, Details: c.Details, At: c.At})
 		}
 		if verdict == "" {
 			verdict, reason = verdictOf(res.Checks)
@@ -175,7 +192,11 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 	r.mu.Unlock()
 	all := r.samples.snapshot()
 	for _, p := range r.probes {
-		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind}
+		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind, Every: p.spec.Every, MaxInFlight: p.spec.MaxInFlight,
+			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped}
+		if s.MaxInFlight <= 0 {
+			s.MaxInFlight = DefaultMaxInFlight
+		}
 		for _, o := range all[p.spec.Name] {
 			switch o.Status {
 			case steadystate.StatusOK:

@@ -16,10 +16,10 @@ import (
 	"io"
 	"os"
 	"reflect"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
@@ -86,16 +86,43 @@ func (e *ValidationError) Error() string {
 // Load reads the experiment file at path and Decodes it. An unreadable file is a
 // plain error; everything wrong inside it is a *ValidationError.
 func Load(path string, reg Registries) (*Experiment, error) {
-	f, err := os.Open(path)
+	// O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment: %w", err)
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("loading experiment %s: %w", path, err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("loading experiment %s: not a regular file (%s): only regular files are read", path, fileKind(st.Mode()))
+	}
+	if st.Size() > maxFileSize {
+		return nil, &ValidationError{File: path, Problems: []Problem{{File: path,
+			Message: fmt.Sprintf("file too large: more than %d bytes", maxFileSize)}}}
+	}
 	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
 	if err != nil {
 		return nil, fmt.Errorf("loading experiment %s: %w", path, err)
 	}
 	return Decode(data, path, reg)
+}
+
+// fileKind names a non-regular file type for messages.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe (FIFO)"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return "mode " + m.Type().String()
 }
 
 // Decode parses one experiment document (YAML, or JSON) read from source (a file name
@@ -130,20 +157,47 @@ func Decode(data []byte, source string, reg Registries) (exp *Experiment, err er
 		explicit: func(path string) bool { n := d.pos[path]; return n != nil && !isNull(n) },
 	}
 	e.check(c)
-	problems := d.problems
+	// Causes first: a problem about something missing sorts after the decoding
+	// problems (an unknown key, most often) of the mapping it is missing from.
+	type sorted struct {
+		Problem
+		line, col int
+	}
+	var all []sorted
+	for _, p := range d.problems {
+		all = append(all, sorted{p, p.Line, p.Col})
+	}
 	for _, vp := range c.problems {
 		if d.suppressed(vp.Field) {
 			continue
 		}
 		n := d.locate(vp.Field)
+		if k := d.misspelt[vp.Field]; k != nil && d.pos[vp.Field] == nil {
+			// A consequence of a misspelt key: say so, at the key, after it.
+			n = k
+			vp.Message += consequenceOf(k.Value, vp.Field)
+		}
 		vp.File, vp.Line, vp.Col = source, n.Line, n.Column
-		problems = append(problems, vp)
+		sp := sorted{vp, vp.Line, vp.Col}
+		if d.pos[vp.Field] == nil {
+			at := d.locatedPath(vp.Field)
+			for _, p := range d.problems {
+				if p.Field == at && (p.Line > sp.line || p.Line == sp.line && p.Col > sp.col) {
+					sp.line, sp.col = p.Line, p.Col
+				}
+			}
+		}
+		all = append(all, sp)
 	}
-	if len(problems) > 0 {
-		sort.SliceStable(problems, func(i, j int) bool {
-			a, b := problems[i], problems[j]
-			return a.Line < b.Line || a.Line == b.Line && a.Col < b.Col
+	if len(all) > 0 {
+		sort.SliceStable(all, func(i, j int) bool {
+			a, b := all[i], all[j]
+			return a.line < b.line || a.line == b.line && a.col < b.col
 		})
+		problems := make([]Problem, len(all))
+		for i, p := range all {
+			problems[i] = p.Problem
+		}
 		return nil, &ValidationError{File: source, Problems: problems}
 	}
 	e.SetDefaults()
@@ -156,8 +210,6 @@ func nodeLine(n *yaml.Node) int {
 	}
 	return n.Line
 }
-
-var yamlLineErr = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parseDocument returns the top-level mapping of the only document in data, or the
 // problem that makes data unusable.
@@ -183,7 +235,7 @@ func parseDocument(data []byte) (*yaml.Node, *Problem) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Problem{Message: "empty document"}
 		}
-		return nil, syntaxProblem(err)
+		return nil, syntaxProblemIn(data, err)
 	}
 	var second *yaml.Node
 	count := 1
@@ -194,7 +246,7 @@ func parseDocument(data []byte) (*yaml.Node, *Problem) {
 			break
 		}
 		if err != nil {
-			return nil, syntaxProblem(err)
+			return nil, syntaxProblemIn(data, err)
 		}
 		if len(next.Content) == 1 && isNull(next.Content[0]) {
 			continue // a trailing "---" or "--- # comment"
@@ -220,100 +272,6 @@ func parseDocument(data []byte) (*yaml.Node, *Problem) {
 	return root, nil
 }
 
-// parserProblems are the messages of yaml.v3's parser (as opposed to its scanner).
-var parserProblems = map[string]bool{
-	"did not find expected ',' or ']'": true, "did not find expected ',' or '}'": true,
-	"did not find expected '-' indicator": true, "did not find expected <document start>": true,
-	"did not find expected <stream-start>": true, "did not find expected key": true,
-	"did not find expected node content": true, "found duplicate %TAG directive": true,
-	"found duplicate %YAML directive": true, "found incompatible YAML document": true,
-	"found undefined tag handle": true,
-}
-
-func syntaxProblem(err error) *Problem {
-	msg := err.Error()
-	line := 0
-	if m := yamlLineErr.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = m[2]
-		if parserProblems[msg] {
-			// yaml.v3 reports the parser's marks 0-based (its scanner's 1-based); the
-			// mark is where the enclosing mapping or list starts, or the problem.
-			line++
-		}
-	} else {
-		msg = strings.TrimPrefix(msg, "yaml: ")
-	}
-	if strings.Contains(msg, "control characters") || strings.Contains(msg, "invalid Unicode") ||
-		strings.Contains(msg, "UTF-") {
-		return &Problem{Line: line, Message: "not a YAML document: " + msg}
-	}
-	return &Problem{Line: line, Message: "invalid YAML: " + msg}
-}
-
-func offsetPos(data []byte, off int) (line, col int) {
-	before := data[:off]
-	line = bytes.Count(before, []byte{'\n'}) + 1
-	col = off - bytes.LastIndexByte(before, '\n')
-	return line, col
-}
-
-func invalidUTF8(data []byte) int {
-	for i := 0; i < len(data); {
-		r, size := utf8.DecodeRune(data[i:])
-		if r == utf8.RuneError && size <= 1 {
-			return i
-		}
-		i += size
-	}
-	return 0
-}
-
-// walkLimits refuses aliases (a billion-laughs document is refused before anything
-// expands it), documents nested deeper than maxDepth and more than maxNodes nodes.
-func walkLimits(root *yaml.Node) *Problem {
-	var (
-		count   int
-		aliases int
-		first   *yaml.Node
-		deep    *yaml.Node
-	)
-	var walk func(n *yaml.Node, depth int) bool
-	walk = func(n *yaml.Node, depth int) bool {
-		count++
-		if count > maxNodes {
-			return false
-		}
-		if depth > maxDepth {
-			deep = n
-			return false
-		}
-		if n.Kind == yaml.AliasNode {
-			aliases++
-			if first == nil {
-				first = n
-			}
-		}
-		for _, c := range n.Content {
-			if !walk(c, depth+1) {
-				return false
-			}
-		}
-		return true
-	}
-	walk(root, 1)
-	switch {
-	case deep != nil:
-		return &Problem{Line: deep.Line, Col: deep.Column, Message: fmt.Sprintf("nested deeper than %d levels", maxDepth)}
-	case count > maxNodes:
-		return &Problem{Message: fmt.Sprintf("document too large: more than %d nodes", maxNodes)}
-	case first != nil:
-		return &Problem{Line: first.Line, Col: first.Column, Message: fmt.Sprintf(
-			"YAML aliases are not supported (found %d, first *%s); write the values out", aliases, first.Value)}
-	}
-	return nil
-}
-
 // locate returns the node of path, or of its nearest ancestor that has one.
 func (d *decoder) locate(path string) *yaml.Node {
 	for {
@@ -325,6 +283,14 @@ func (d *decoder) locate(path string) *yaml.Node {
 		}
 		path = parentPath(path)
 	}
+}
+
+// locatedPath returns path, or its nearest ancestor that has a node.
+func (d *decoder) locatedPath(path string) string {
+	for path != "" && d.pos[path] == nil {
+		path = parentPath(path)
+	}
+	return path
 }
 
 // suppressed reports whether a validation problem at path repeats a decoding

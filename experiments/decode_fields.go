@@ -131,3 +131,10 @@ func editDistance(a, b string) int {
 	}
 	return prev[len(b)]
 }
+
+func join(path, name string) string {
+	if path == "" {
+		return name
+	}
+	return path + "." + name
+}

@@ -27,11 +27,14 @@ type decoder struct {
 	// badTree: paths whose value had the wrong type; validation problems at or
 	// below them repeat the decoding problem. badExact: the path alone.
 	badTree, badExact map[string]bool
+	// misspelt maps the path of a field to an unknown key that was probably meant
+	// as it ("spec.faults" → "Faults"): what is missing then is a consequence.
+	misspelt map[string]*yaml.Node
 }
 
 func newDecoder(source string, reg Registries) *decoder {
 	return &decoder{source: source, reg: reg, pos: make(map[string]*yaml.Node, 256),
-		badTree: map[string]bool{}, badExact: map[string]bool{}}
+		badTree: map[string]bool{}, badExact: map[string]bool{}, misspelt: map[string]*yaml.Node{}}
 }
 
 func (d *decoder) fail(n *yaml.Node, path, format string, args ...any) {
@@ -235,6 +238,7 @@ func (d *decoder) unknownField(k *yaml.Node, path string, candidates []string, h
 	}
 	if s := suggest(k.Value, candidates); s != "" {
 		d.fail(k, path, "unknown field %q (did you mean %q?)", k.Value, s)
+		d.misspelt[join(path, s)] = k
 		return
 	}
 	d.fail(k, path, "unknown field %q%s", k.Value, hint)
@@ -390,11 +394,4 @@ func describe(n *yaml.Node) string {
 		return strconv.Quote(v)
 	}
 	return "nothing"
-}
-
-func join(path, name string) string {
-	if path == "" {
-		return name
-	}
-	return path + "." + name
 }

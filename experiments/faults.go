@@ -91,7 +91,9 @@ func (r *run) runFaults(ctx context.Context) {
 			if !r.inject(ctx, f) {
 				return
 			}
-			sleepCtx(ctx, f.spec.Duration)
+			// The fault is active for its duration from the moment it took effect,
+			// not from when its proof finished: the revert is scheduled from there.
+			sleepCtx(ctx, time.Until(f.window.Start.Add(f.spec.Duration)))
 			if ctx.Err() == nil {
 				r.revertFault(ctx, f)
 			}
@@ -135,14 +137,20 @@ func (r *run) inject(ctx context.Context, f *faultRun) bool {
 		return false
 	}
 	f.revert, f.rec.Proof = inj.Revert, inj.Proof
-	// The fault may act from the moment Inject starts changing things; its proof (a
-	// delayed round trip, say) can take a while. The window opens at the start.
-	f.rec.InjectedAt = t0
-	f.window = steadystate.Window{Name: f.spec.Name, Start: t0}
+	// The window opens when the change took effect (as the injector says; else when
+	// Inject started, the earliest it may act), not when its proof (a delayed round
+	// trip, say) finished.
+	active := t0
+	if !inj.ActiveAt.IsZero() && inj.ActiveAt.After(t0) {
+		active = inj.ActiveAt
+	}
+	f.rec.InjectedAt, f.rec.ActiveAfter = active, active.Sub(t0)
+	f.window = steadystate.Window{Name: f.spec.Name, Start: active, Effect: f.plan.Effect}
 	r.mu.Lock()
 	r.active = append(r.active, f)
 	r.mu.Unlock()
-	r.prog.event("injected %s (%s) in %s: %s", f.spec.Name, f.spec.Kind, round(f.rec.InjectDuration), inj.Proof)
+	r.prog.event("injected %s (%s): active after %s, proved after %s, reverts in %s: %s", f.spec.Name, f.spec.Kind,
+		round(f.rec.ActiveAfter), round(f.rec.InjectDuration), round(max(time.Until(active.Add(f.spec.Duration)), 0)), inj.Proof)
 	return true
 }
 

@@ -75,7 +75,12 @@ type Probe struct {
 	// Every is the sampling interval (default 1s). Probes are sampled from the start
 	// of the baseline until the end of the recover phase.
 	Every time.Duration `yaml:"every,omitempty" json:"every,omitempty"`
-	SLO   *SLO          `yaml:"slo,omitempty" json:"slo,omitempty"`
+	// MaxInFlight bounds how many observations of this probe may be in flight at
+	// once (default DefaultMaxInFlight). Probes are open-loop: an observation starts
+	// on its schedule whether or not earlier ones returned; a start due while
+	// MaxInFlight are in flight is skipped and counted, never silently dropped.
+	MaxInFlight int  `yaml:"maxInFlight,omitempty" json:"maxInFlight,omitempty"`
+	SLO         *SLO `yaml:"slo,omitempty" json:"slo,omitempty"`
 	// Kind is the probe key ("http", "tcp", "exec", ...); Spec the decoded block, a
 	// pointer as returned by the probe definition's NewSpec.
 	Kind string `yaml:"-" json:"-"`

@@ -11,8 +11,10 @@ import (
 // startResources starts what the experiment owns for its lifetime (spec.proxies) and
 // puts them into the injectors' Env.Resources as "proxy/<name>" → proxy.Controller.
 // A proxy with an api address is one served by a running `chaos proxy` (or
-// Toxiproxy): it is only looked up, never started or stopped. The returned function
-// closes every proxy this run started.
+// Toxiproxy): it is only looked up, never started or stopped, with the credentials
+// of $FAULTLINE_PROXY_TOKEN_FILE or $FAULTLINE_PROXY_TOKEN (see proxy.Remote); a dry
+// run looks up only those (so the plan can ask their API what it can do). The
+// returned function closes every proxy this run started.
 func (r *run) startResources(ctx context.Context) (func(), error) {
 	var started []*proxy.Proxy
 	stop := func() {
@@ -28,6 +30,9 @@ func (r *run) startResources(ctx context.Context) (func(), error) {
 				return func() {}, fmt.Errorf("proxy %q at %s: %w", ps.Name, ps.API, err)
 			}
 			r.env.Resources["proxy/"+ps.Name] = c
+			continue
+		}
+		if r.opts.DryRun {
 			continue
 		}
 		p, err := proxy.New(proxy.Config{Name: ps.Name, Listen: ps.Listen, Upstream: ps.Upstream})

@@ -204,13 +204,11 @@ func (r *run) execute(parent context.Context) *reports.Result {
 	defer maxTimer.Stop()
 
 	r.setPhase("plan", 0)
-	if !r.opts.DryRun {
-		stop, err := r.startResources(ctx)
-		if err != nil {
-			return r.finish(reports.VerdictErrored, fmt.Sprintf("starting spec.proxies: %v", err))
-		}
-		defer stop()
+	stop, err := r.startResources(ctx) // a dry run only looks up the api: proxies
+	if err != nil {
+		return r.finish(reports.VerdictErrored, fmt.Sprintf("starting spec.proxies: %v", err))
 	}
+	defer stop()
 	if reason := r.plan(ctx); reason != "" {
 		return r.finish(reports.VerdictErrored, reason)
 	}

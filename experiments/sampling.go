@@ -10,13 +10,20 @@ import (
 	"github.com/faultline-dev/faultline/steadystate"
 )
 
+// DefaultMaxInFlight bounds the observations of one probe in flight at once when
+// its maxInFlight is not set.
+const DefaultMaxInFlight = 64
+
 // probeRun is one probe being sampled.
 type probeRun struct {
 	spec  *Probe
 	probe steadystate.Probe
+
+	// Counts of the open-loop schedule, written by sample, read after it returned.
+	scheduled, completed, skipped int
 }
 
-// sampleStore keeps every observation by probe name.
+// sampleStore keeps every observation by probe name, in Time order.
 type sampleStore struct {
 	mu  sync.Mutex
 	obs map[string][]steadystate.Observation
@@ -26,10 +33,15 @@ func newSampleStore() *sampleStore {
 	return &sampleStore{obs: map[string][]steadystate.Observation{}}
 }
 
+// add inserts o in Time order: open-loop observations finish out of order.
 func (s *sampleStore) add(name string, o steadystate.Observation) {
 	s.mu.Lock()
-	s.obs[name] = append(s.obs[name], o)
-	s.mu.Unlock()
+	defer s.mu.Unlock()
+	all := append(s.obs[name], o)
+	for i := len(all) - 1; i > 0 && all[i-1].Time.After(o.Time); i-- {
+		all[i], all[i-1] = all[i-1], all[i]
+	}
+	s.obs[name] = all
 }
 
 // since returns a copy of the observations of name at or after t.
@@ -55,27 +67,64 @@ func (s *sampleStore) snapshot() map[string][]steadystate.Observation {
 	return out
 }
 
-// sample asks p every p.spec.Every until ctx is done. Samples are started on a fixed
-// schedule (not "every after the previous answer"), so a slow answer does not hide
-// the time it covered; a probe still busy at its next tick is not asked twice.
+// sample asks p on a fixed schedule, every p.spec.Every from the start, until ctx
+// is done. It is open-loop, as wrk2 and k6's constant-arrival-rate are: each
+// observation starts at its scheduled time whether or not earlier ones returned,
+// and its latency counts from that scheduled time, so a slow answer cannot hide the
+// time it covered (coordinated omission). At most maxInFlight observations run at
+// once; a start due while that many are in flight is skipped and counted. Starts
+// still in flight when ctx is done are abandoned: cut short by the stop, they say
+// nothing of the system. sample returns when every started observation has.
 func (r *run) sample(ctx context.Context, p *probeRun) {
-	t := time.NewTicker(p.spec.Every)
+	limit := p.spec.MaxInFlight
+	if limit <= 0 {
+		limit = DefaultMaxInFlight
+	}
+	slots := make(chan struct{}, limit)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	start := time.Now()
+	t := time.NewTimer(0)
 	defer t.Stop()
-	for {
-		o := p.probe.Probe(ctx)
-		if ctx.Err() != nil {
-			return // stopped mid-sample: not an observation of the system
-		}
-		if o.Time.IsZero() {
-			o.Time = time.Now()
-		}
-		r.samples.add(p.spec.Name, o)
-		r.prog.observe(p.spec.Name, o)
+	for n := 0; ; n++ {
+		due := start.Add(time.Duration(n) * p.spec.Every)
+		t.Reset(time.Until(due))
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
+		mu.Lock()
+		p.scheduled++
+		mu.Unlock()
+		select {
+		case slots <- struct{}{}:
+		default:
+			mu.Lock()
+			p.skipped++
+			mu.Unlock()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
+			o := p.probe.Probe(ctx)
+			if ctx.Err() != nil {
+				return // stopped mid-sample: not an observation of the system
+			}
+			done := time.Now()
+			if !o.Time.IsZero() {
+				done = o.Time.Add(o.Latency) // where the probe stopped its clock
+			}
+			o.Time, o.Latency = due, max(done.Sub(due), 0)
+			mu.Lock()
+			p.completed++
+			mu.Unlock()
+			r.samples.add(p.spec.Name, o)
+			r.prog.observe(p.spec.Name, o)
+		}()
 	}
 }
 
@@ -164,8 +213,12 @@ func (r *run) recoverPhase(ctx context.Context) {
 	d := r.e.Spec.SteadyState.Recovery
 	r.setPhase("recovery", d)
 	defer r.endPhase()
+	// Steady again counts from the last revert, as every recovery measure does.
 	start := time.Now()
 	deadline := start.Add(d)
+	if span, ok := (&steadystate.Timeline{Faults: r.faultWindows()}).FaultSpan(); ok && !span.End.IsZero() {
+		start = span.End
+	}
 	t := time.NewTicker(50 * time.Millisecond)
 	defer t.Stop()
 	for time.Now().Before(deadline) {

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/faultline-dev/faultline/injectors"
+	"github.com/faultline-dev/faultline/injectors/proxy"
 	"github.com/faultline-dev/faultline/steadystate"
 )
 
@@ -177,6 +178,7 @@ func (e *Experiment) check(c *checker) {
 	s.Target.check(c)
 	probes := s.SteadyState.check(c)
 	proxies := checkProxies(c, s.Proxies)
+	checkProxyLoops(c, s.Proxies)
 	s.checkFaults(c, proxies)
 	for i, a := range s.Verify {
 		p := "spec.verify[" + strconv.Itoa(i) + "]"
@@ -231,6 +233,12 @@ func (s *SteadyState) check(c *checker) map[string]string {
 		ip := p + ".probes[" + strconv.Itoa(i) + "]"
 		c.uniqueName(names, ip, pr.Name)
 		c.positive(ip+".every", pr.Every)
+		if pr.MaxInFlight < 0 {
+			c.add(ip+".maxInFlight", "must be >= 1 (omit it for the default %d)", DefaultMaxInFlight)
+		}
+		if pr.Every > 0 && pr.Every < MinProbeEvery {
+			c.add(ip+".every", "must be at least %s (the probe interval floor: a faster probe loads the system it measures and floods the report)", fmtDuration(MinProbeEvery))
+		}
 		if slo := pr.SLO; slo != nil {
 			if !(slo.SuccessRatio >= 0 && slo.SuccessRatio <= 1) {
 				c.add(ip+".slo.successRatio", "must be between 0 and 1")
@@ -299,6 +307,9 @@ func checkHostPort(s string) string {
 }
 
 func checkAPI(s string) string {
+	if strings.Contains(s, "@") { // never echo it: it may hold a token
+		return "must not carry credentials: put the token in a file named by $" + proxy.EnvTokenFile + " (or in $" + proxy.EnvToken + ")"
+	}
 	if !strings.Contains(s, "://") {
 		return checkHostPort(s)
 	}
@@ -336,37 +347,6 @@ func (r Rollback) check(c *checker, p string) {
 		c.add(p+".exec.command[0]", "must not be empty")
 	}
 	c.positive(p+".exec.timeout", x.Timeout)
-}
-
-func (s *Safety) check(c *checker, spec *Spec) {
-	const p = "spec.safety"
-	c.positive(p+".maxDuration", s.MaxDuration)
-	c.positive(p+".revertTimeout", s.RevertTimeout)
-	b := s.BlastRadius
-	if b.MaxPods < 0 {
-		c.add(p+".blastRadius.maxPods", "must be >= 0")
-	}
-	if b.MaxPercent < 0 || b.MaxPercent > 100 {
-		c.add(p+".blastRadius.maxPercent", "must be between 0 and 100")
-	}
-	for i, ns := range b.ProtectedNamespaces {
-		if ns == "" {
-			c.add(p+".blastRadius.protectedNamespaces["+strconv.Itoa(i)+"]", "must not be empty")
-		}
-	}
-	// The run must be allowed to last through the baseline and the longest fault.
-	var longest time.Duration
-	for _, f := range spec.Faults {
-		if f.After >= 0 && f.Duration >= 0 {
-			longest = max(longest, f.After+orDefault(f.Duration, DefaultFaultDuration))
-		}
-	}
-	baseline := orDefault(spec.SteadyState.Baseline, DefaultBaseline)
-	maxDur := orDefault(s.MaxDuration, DefaultMaxDuration)
-	if s.MaxDuration >= 0 && len(spec.Faults) > 0 && maxDur < baseline+longest {
-		c.add(p+".maxDuration", "must be at least %s (baseline %s + longest fault after+duration %s), is %s",
-			fmtDuration(baseline+longest), fmtDuration(baseline), fmtDuration(longest), fmtDuration(maxDur))
-	}
 }
 
 // fmtDuration writes "10m" rather than "10m0s".

@@ -37,7 +37,13 @@ func checkInline(c *checker, p string, fam *family, kind string, spec any) {
 		return
 	}
 	for _, fe := range safeValidate(v, specPath(sp)) {
-		c.add(fe.Field, "%s", fieldMessage(fe))
+		msg := fieldMessage(fe)
+		if fe.Type == field.ErrorTypeInvalid && c.explicit != nil && !c.explicit(fe.Field) && zeroValue(fe.BadValue) {
+			// The key is absent: it is missing, not wrong ("percent: required", not
+			// "percent: must be > 0" when the block has only a misspelt "loss").
+			msg = "required: " + msg
+		}
+		c.add(fe.Field, "%s", msg)
 	}
 }
 
@@ -141,4 +147,19 @@ func walkRefs(v reflect.Value, path, goName string, depth int, fn func(path, nam
 			walkRefs(fv, join(path, f.name), goName, depth+1, fn)
 		}
 	}
+}
+
+// zeroValue reports whether a field error's bad value is the zero of its type, as
+// an absent key decodes.
+func zeroValue(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == "" || x == "0" || x == "0s"
+	case bool:
+		return !x
+	}
+	rv := reflect.ValueOf(v)
+	return rv.IsValid() && rv.IsZero()
 }

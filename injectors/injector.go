@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"time"
 
 	"github.com/faultline-dev/faultline/internal/kube"
 )
@@ -52,6 +53,10 @@ type Injection struct {
 	// Proof says what was observed to prove the fault is active, e.g.
 	// "SIGSTOP: /proc/4242/stat state T" or "qdisc tbf 8a1f: read back on veth0".
 	Proof string
+	// ActiveAt is when the change took effect (the toxic was added, the signal
+	// sent), before the proof; zero means "when Inject started". The runner opens
+	// the fault's window there and reverts it Duration later.
+	ActiveAt time.Time
 }
 
 // Journal durably records the revert state of an injection in progress.
@@ -72,7 +77,18 @@ type Plan struct {
 	// Matched is the size of the candidate set the targets were chosen from (for
 	// blast-radius percentages); 0 means len(Targets).
 	Matched int `json:"matched,omitempty"`
+	// Effect says how a call to the target behaves while the fault holds, without
+	// any protection in the caller: EffectFailsFast (refused, reset, an error
+	// status), EffectSlow (delayed, hangs, times out) or "" (unknown). Assertions
+	// use it to tell a circuit breaker's fast failures from the fault's own.
+	Effect string `json:"effect,omitempty"`
 }
+
+// Effects of a fault on unprotected calls (Plan.Effect).
+const (
+	EffectFailsFast = "fails-fast"
+	EffectSlow      = "slow"
+)
 
 // Target is one object a fault hits.
 type Target struct {
@@ -124,11 +140,20 @@ func (e *Env) Logff(format string, args ...any) {
 }
 
 // BlastRadius limits how much a fault may hit. Checked at plan time, before anything happens.
+// In an experiment document an absent key means the default; a key written as 0 is
+// refused at validation (it would otherwise silently mean "no cap").
 type BlastRadius struct {
-	// MaxPods caps the number of pods one fault may hit (0: no cap).
+	// MaxPods caps the number of pods one fault may hit (absent: no cap).
 	MaxPods int `yaml:"maxPods,omitempty" json:"maxPods,omitempty"`
-	// MaxPercent caps the share of the matched set one fault may hit (0: no cap).
+	// MaxPercent caps the share of the matched set one fault may hit (absent: no cap).
 	MaxPercent int `yaml:"maxPercent,omitempty" json:"maxPercent,omitempty"`
+	// MaxProcesses caps how many processes a processKill/processPause match may
+	// select (absent: the process family's default, 10).
+	MaxProcesses int `yaml:"maxProcesses,omitempty" json:"maxProcesses,omitempty"`
+	// AllowHostNetwork permits a network fault that covers every address in the
+	// runner's own network namespace (it would cut or degrade every connection of
+	// the host, the runner's and an operator's SSH session included).
+	AllowHostNetwork bool `yaml:"allowHostNetwork,omitempty" json:"allowHostNetwork,omitempty"`
 	// ProtectedNamespaces are never touched. The defaults (kube-system, kube-public,
 	// kube-node-lease) are always included.
 	ProtectedNamespaces []string `yaml:"protectedNamespaces,omitempty" json:"protectedNamespaces,omitempty"`

@@ -212,7 +212,7 @@ func problem(r *Result, c Check) *junitProblem {
 	if c.Probe != "" {
 		if ps, ok := r.Series(c.Probe); ok {
 			b.WriteString("\n")
-			writeSamples(&b, r, ps)
+			writeSamples(&b, r, c, ps)
 		}
 	}
 	kind := c.Kind
@@ -226,34 +226,79 @@ func problem(r *Result, c Check) *junitProblem {
 	}
 }
 
-// writeSamples lists the probe's observations around its first non-ok one (or its
-// slowest, when all are ok): 3 before and up to 12 from there.
-func writeSamples(b *strings.Builder, r *Result, ps ProbeSeries) {
+// writeSamples lists the probe's observations around the one the check's reason
+// names (Check.At), or else around its first non-ok one (or its slowest, when all
+// are ok): 3 before and up to 12 from there.
+func writeSamples(b *strings.Builder, r *Result, c Check, ps ProbeSeries) {
 	obs := ps.Observations
-	fmt.Fprintf(b, "probe %s: %d ok, %d failed, %d errored\n", ps.Name, ps.OK, ps.Failed, ps.Errored)
-	if len(obs) == 0 {
-		return
+	fmt.Fprintf(b, "probe %s: %d ok, %d failed, %d errored", ps.Name, ps.OK, ps.Failed, ps.Errored)
+	if ps.Scheduled > 0 {
+		fmt.Fprintf(b, " (%d scheduled, %d completed, %d skipped)", ps.Scheduled, ps.Completed, ps.Skipped)
 	}
-	center, what := -1, "first failure"
-	for i, o := range obs {
-		if o.Status != obsOK {
-			center = i
-			break
-		}
-	}
+	b.WriteString("\n")
+	center, what := excerptCenter(c, obs)
 	if center < 0 {
-		center, what = 0, "slowest"
-		for i, o := range obs {
-			if o.Latency > obs[center].Latency {
-				center = i
-			}
-		}
+		return
 	}
 	from, to := max(center-3, 0), min(center+12, len(obs))
 	fmt.Fprintf(b, "samples around the %s (%d-%d of %d):\n", what, from+1, to, len(obs))
-	for _, o := range obs[from:to] {
-		fmt.Fprintf(b, "  %-8s %-7s %8s  %s\n", r.offset(o.Time), o.Status, formatDuration(o.Latency), o.Detail)
+	for i, o := range obs[from:to] {
+		mark := "  "
+		if from+i == center {
+			mark = "> "
+		}
+		fmt.Fprintf(b, "%s%-8s %-7s %8s  %s\n", mark, r.offset(o.Time), o.Status, formatDuration(o.Latency), sampleDetail(o))
 	}
+}
+
+// excerptCenter picks the observation an excerpt is centred on: the one at c.At
+// (the one the reason names; the nearest when none is exactly there), else the
+// first non-ok one, else the slowest. It returns -1 for no observations.
+func excerptCenter(c Check, obs []Observation) (int, string) {
+	if len(obs) == 0 {
+		return -1, ""
+	}
+	if !c.At.IsZero() {
+		best := 0
+		for i, o := range obs {
+			if absDuration(o.Time.Sub(c.At)) < absDuration(obs[best].Time.Sub(c.At)) {
+				best = i
+			}
+		}
+		return best, "observation the reason names"
+	}
+	for i, o := range obs {
+		if o.Status != obsOK {
+			return i, "first failure"
+		}
+	}
+	center := 0
+	for i, o := range obs {
+		if o.Latency > obs[center].Latency {
+			center = i
+		}
+	}
+	return center, "slowest"
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
+
+// sampleDetail is an observation's detail and values: "502 (breaker=open)".
+func sampleDetail(o Observation) string {
+	s := o.Detail
+	if len(o.Values) > 0 {
+		var parts []string
+		for _, k := range sortedKeys(o.Values) {
+			parts = append(parts, k+"="+o.Values[k])
+		}
+		s = strings.TrimSpace(s + " (" + strings.Join(parts, ", ") + ")")
+	}
+	return s
 }
 
 // timelineText is the run as plain text, for <system-out> and terminals.
@@ -278,7 +323,8 @@ func timelineText(r *Result) string {
 	if len(r.Injections) > 0 {
 		b.WriteString("faults:\n")
 		for _, in := range r.Injections {
-			fmt.Fprintf(&b, "  %s (%s): injected %s in %s", in.Fault, in.Kind, r.offset(in.InjectedAt), formatDuration(in.InjectDuration))
+			fmt.Fprintf(&b, "  %s (%s): active from %s (set up in %s, proof done after %s)", in.Fault, in.Kind, r.offset(in.InjectedAt),
+				formatDuration(in.ActiveAfter), formatDuration(in.InjectDuration))
 			if in.Proof != "" {
 				fmt.Fprintf(&b, ", proof: %s", in.Proof)
 			}
@@ -296,8 +342,8 @@ func timelineText(r *Result) string {
 		b.WriteString("probes:\n")
 		for _, p := range r.Probes {
 			p50, p99, _ := latencyStats(p.Observations)
-			fmt.Fprintf(&b, "  %s (%s): %d ok, %d failed, %d errored, p50 %s, p99 %s\n",
-				p.Name, p.Kind, p.OK, p.Failed, p.Errored, formatDuration(p50), formatDuration(p99))
+			fmt.Fprintf(&b, "  %s (%s): %d ok, %d failed, %d errored, p50 %s, p99 %s; %d scheduled, %d completed, %d skipped\n",
+				p.Name, p.Kind, p.OK, p.Failed, p.Errored, formatDuration(p50), formatDuration(p99), p.Scheduled, p.Completed, p.Skipped)
 		}
 	}
 	if len(r.Rollbacks) > 0 {

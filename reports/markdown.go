@@ -48,11 +48,12 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 			t.row(strings.ToUpper(c.Status), c.Name, c.Expected, c.Measured, c.Reason)
 		}
 		t.write(&b)
+		writeExcerpts(&b, r)
 	}
 
 	if len(r.Injections) > 0 {
 		b.WriteString("\n## Faults\n\n")
-		t := newTable("Fault", "Kind", "Injected", "Inject took", "Proof", "Reverted", "Revert took", "Error")
+		t := newTable("Fault", "Kind", "Active from", "Set up in", "Proof done after", "Proof", "Reverted", "Revert took", "Error")
 		for _, in := range r.Injections {
 			var errs []string
 			if in.Error != "" {
@@ -61,7 +62,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 			if in.RevertError != "" {
 				errs = append(errs, "REVERT: "+in.RevertError)
 			}
-			t.row(in.Fault, in.Kind, r.offset(in.InjectedAt), formatDuration(in.InjectDuration), in.Proof,
+			t.row(in.Fault, in.Kind, r.offset(in.InjectedAt), formatDuration(in.ActiveAfter), formatDuration(in.InjectDuration), in.Proof,
 				r.offset(in.RevertedAt), formatDuration(in.RevertDuration), strings.Join(errs, "; "))
 		}
 		t.write(&b)
@@ -76,17 +77,19 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 
 	if len(r.Probes) > 0 {
 		b.WriteString("\n## Probes\n\n")
-		t := newTable("Probe", "Kind", "OK", "Failed", "Errored", "p50", "p99")
+		t := newTable("Probe", "Kind", "OK", "Failed", "Errored", "p50", "p99", "Scheduled", "Completed", "Skipped")
 		for _, p := range r.Probes {
 			p50, p99, judged := latencyStats(p.Observations)
 			l50, l99 := "-", "-"
 			if judged > 0 {
 				l50, l99 = formatDuration(p50), formatDuration(p99)
 			}
-			t.row(p.Name, p.Kind, fmt.Sprint(p.OK), fmt.Sprint(p.Failed), fmt.Sprint(p.Errored), l50, l99)
+			t.row(p.Name, p.Kind, fmt.Sprint(p.OK), fmt.Sprint(p.Failed), fmt.Sprint(p.Errored), l50, l99,
+				fmt.Sprint(p.Scheduled), fmt.Sprint(p.Completed), fmt.Sprint(p.Skipped))
 		}
 		t.write(&b)
-		b.WriteString("\nErrored observations (the probe could not ask) are not counted against the system; p50/p99 are over ok and failed ones.\n")
+		b.WriteString("\nErrored observations (the probe could not ask) are not counted against the system; p50/p99 are over ok and failed ones. " +
+			"Probes are open-loop: an observation starts on its schedule whether or not earlier ones returned; skipped starts were due while the probe's maxInFlight observations were in flight.\n")
 	}
 
 	if len(r.Phases) > 0 {
@@ -125,6 +128,32 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		return fmt.Errorf("writing markdown report: %w", err)
 	}
 	return nil
+}
+
+// writeExcerpts writes, for each check that did not pass and names a probe, its
+// reason and the probe's samples around the observation the reason names.
+func writeExcerpts(b *strings.Builder, r *Result) {
+	head := false
+	for _, c := range r.Checks {
+		if c.Status == CheckPassed || c.Status == CheckSkipped || c.Probe == "" {
+			continue
+		}
+		ps, ok := r.Series(c.Probe)
+		if !ok || len(ps.Observations) == 0 {
+			continue
+		}
+		if !head {
+			b.WriteString("\n## Samples behind the checks that did not hold\n")
+			head = true
+		}
+		fmt.Fprintf(b, "\n### %s (%s)\n\n", c.Name, c.Status)
+		if c.Reason != "" {
+			fmt.Fprintf(b, "%s\n\n", oneLine(c.Reason))
+		}
+		var ex strings.Builder
+		writeSamples(&ex, r, c, ps)
+		fmt.Fprintf(b, "```\n%s```\n", strings.ReplaceAll(ex.String(), "```", "` ` `"))
+	}
 }
 
 // table is a Markdown table.

@@ -339,8 +339,8 @@ func TestMarkdown(t *testing.T) {
 		"- **Checks:** 4: 1 passed, 1 failed, 1 errored, 1 skipped",
 		"| Status | Check | Expected | Measured | Reason |",
 		"| FAILED | slo(checkout).successRatio during payments-down | >= 0.99 | 0.6 (12 ok / 20) | success ratio 0.6 is below 0.99: 8 of 20 observations failed |",
-		`| payments-down | dependencyFailure | +6s | 12.3ms | proxy payments refuses \| resets | +16s | 3ms | REVERT: proxy gone |`,
-		"| checkout | http | 31 | 8 | 1 | 10ms | 10ms |",
+		`| payments-down | dependencyFailure | +6s | 0s | 12.3ms | proxy payments refuses \| resets | +16s | 3ms | REVERT: proxy gone |`,
+		"| checkout | http | 31 | 8 | 1 | 10ms | 10ms | 0 | 0 | 0 |",
 		"| baseline | +0s | +5s | 5s |",
 		"| exec ./restart-payments.sh | error: exit 1 | 1.2s |   |",
 		"## Errors\n\n- reverting payments-down: proxy gone\n",
@@ -436,5 +436,41 @@ func TestSummary(t *testing.T) {
 	want := "FAILED checkout-survives (4 checks, 1 failed, 1 errored, 1 skipped) in 23.4s: slo(checkout).successRatio during payments-down did not hold"
 	if got := Summary(sample()); got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// TestExcerptAroundNamedObservation: the excerpt in junit.xml and report.md shows
+// the samples around the observation the check's reason names (Check.At), not
+// around the probe's first failure.
+func TestExcerptAroundNamedObservation(t *testing.T) {
+	r := sample()
+	r.Probes[0].Observations[35].Latency = 300 * time.Millisecond
+	r.Probes[0].Scheduled, r.Probes[0].Completed, r.Probes[0].Skipped = 42, 40, 2
+	r.Checks[1] = Check{Name: "circuitBreaker(checkout)", Kind: "circuitBreaker", Probe: "checkout", Status: CheckFailed,
+		Expected: "no answer >= 100ms while open", Measured: "1 slow answer while open",
+		Reason: "breaker did not short-circuit: the slowest 300ms at +11.5s", At: at(17500 * time.Millisecond)}
+	doc, _ := junitOf(t, r)
+	body := doc.Suites[0].Cases[1].Failure.Body
+	var buf bytes.Buffer
+	if err := WriteMarkdown(&buf, r); err != nil {
+		t.Fatal(err)
+	}
+	md := buf.String()
+	for name, text := range map[string]string{"junit": body, "markdown": md} {
+		for _, want := range []string{
+			"samples around the observation the reason names (33-40 of 40)",
+			"> +17.5s   ok         300ms  200",
+			"(42 scheduled, 40 completed, 2 skipped)",
+		} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", name, want, text)
+			}
+		}
+	}
+	if strings.Contains(body, "first failure") {
+		t.Errorf("junit excerpt shows the first failure, not the named observation:\n%s", body)
+	}
+	if !strings.Contains(md, "### circuitBreaker(checkout) (failed)") {
+		t.Errorf("markdown has no excerpt section:\n%s", md)
 	}
 }

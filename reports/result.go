@@ -71,6 +71,11 @@ type Injection struct {
 	Kind           string        `json:"kind"`
 	InjectedAt     time.Time     `json:"injectedAt,omitempty"`
 	InjectDuration time.Duration `json:"injectDuration"` // inject + proof
+	// InjectedAt is when the fault took effect: its window runs from there to
+	// RevertedAt, and it is reverted its duration after InjectedAt. ActiveAfter is
+	// how long after Inject started that was (setting it up); InjectDuration runs
+	// to the end of the proof. ActiveAfter is zero when the injector does not say.
+	ActiveAfter    time.Duration `json:"activeAfter,omitempty"`
 	Proof          string        `json:"proof,omitempty"`
 	RevertedAt     time.Time     `json:"revertedAt,omitempty"`
 	RevertDuration time.Duration `json:"revertDuration"`
@@ -79,12 +84,23 @@ type Injection struct {
 }
 
 // ProbeSeries is every observation of one probe.
+//
+// Probes are open-loop: Scheduled observations were due on the probe's schedule;
+// Completed of them answered (ok, failed or errored); Skipped were not started
+// because the probe's maxInFlight observations were still in flight; the rest
+// (Scheduled - Completed - Skipped) were in flight when sampling stopped and are
+// not counted either way.
 type ProbeSeries struct {
 	Name         string        `json:"name"`
 	Kind         string        `json:"kind"`
 	OK           int           `json:"ok"`
 	Failed       int           `json:"failed"`
 	Errored      int           `json:"errored"`
+	Every        time.Duration `json:"every,omitempty"`
+	MaxInFlight  int           `json:"maxInFlight,omitempty"`
+	Scheduled    int           `json:"scheduled"`
+	Completed    int           `json:"completed"`
+	Skipped      int           `json:"skipped"`
 	Observations []Observation `json:"observations"`
 }
 
@@ -115,6 +131,9 @@ type Check struct {
 	Measured string            `json:"measured"`
 	Reason   string            `json:"reason,omitempty"`
 	Details  map[string]string `json:"details,omitempty"`
+	// At is the time of the observation (of Probe) that Reason names, e.g. the
+	// slowest answer; zero when it names none. Excerpts show the samples around it.
+	At time.Time `json:"at,omitempty"`
 	// Duration is how long the check's window lasted (JUnit testcase time).
 	Duration time.Duration `json:"duration,omitempty"`
 }

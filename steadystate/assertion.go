@@ -45,6 +45,10 @@ type Check struct {
 	Reason string `json:"reason,omitempty"`
 	// Details are extra named measurements (e.g. "opened after": "180ms").
 	Details map[string]string `json:"details,omitempty"`
+	// At is the time (an Observation.Time of Probe) of the observation the Reason
+	// names, e.g. the slowest answer; zero when the reason names none. Reports show
+	// the samples around it.
+	At time.Time `json:"at,omitempty"`
 }
 
 // Window is a named interval of the run.
@@ -52,7 +56,20 @@ type Window struct {
 	Name  string    `json:"name"`
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"` // zero while open
+	// Effect says, for a fault window, how a call to the faulted target behaves
+	// without protection: EffectFailsFast, EffectSlow, or "" (unknown).
+	Effect string `json:"effect,omitempty"`
 }
+
+// Effects of a fault on unprotected calls (Window.Effect). They let an assertion
+// tell a breaker's fast failures from the fault's own.
+const (
+	// EffectFailsFast: calls fail quickly by themselves (refused, reset, error status).
+	EffectFailsFast = "fails-fast"
+	// EffectSlow: calls are delayed, hang or time out (latency, swallowed requests,
+	// dropped packets).
+	EffectSlow = "slow"
+)
 
 // Contains reports whether t lies in [Start, End) (End zero: open-ended).
 func (w Window) Contains(t time.Time) bool {
@@ -63,8 +80,8 @@ func (w Window) Contains(t time.Time) bool {
 type Timeline struct {
 	// Phases by name: "baseline", "inject", "observe", "revert", "recover".
 	Phases []Window `json:"phases"`
-	// Faults are the active windows of each injected fault: from the end of its
-	// Inject (proved active) to the end of its Revert.
+	// Faults are the active windows of each injected fault: from the moment its
+	// change took effect to the end of its Revert.
 	Faults []Window `json:"faults"`
 	// Observations by probe name, in time order.
 	Observations map[string][]Observation `json:"observations"`
@@ -81,14 +98,19 @@ func (t *Timeline) Phase(name string) (Window, bool) {
 }
 
 // FaultSpan returns the window from the start of the first fault to the end of the
-// last one; ok is false when nothing was injected.
+// last one; ok is false when nothing was injected. Its Effect is EffectSlow when
+// every fault's is, EffectFailsFast when any fault's is, "" otherwise.
 func (t *Timeline) FaultSpan() (Window, bool) {
 	if len(t.Faults) == 0 {
 		return Window{}, false
 	}
-	w := Window{Name: "faults", Start: t.Faults[0].Start, End: t.Faults[0].End}
+	w := Window{Name: "faults", Start: t.Faults[0].Start, End: t.Faults[0].End, Effect: EffectSlow}
 	open := false
 	for _, f := range t.Faults {
+		// Slow only if every fault is; fails fast if any fault may make calls fail fast.
+		if f.Effect != EffectSlow && w.Effect != EffectFailsFast {
+			w.Effect = f.Effect
+		}
 		if f.Start.Before(w.Start) {
 			w.Start = f.Start
 		}

@@ -89,8 +89,9 @@ func runExperiments(cmd *cobra.Command, files []string, f runFlags) error {
 		dir := reportDir(f.reportDir, e.Metadata.Name, len(exps) > 1, res.Started)
 		paths, werr := reports.WriteAll(dir, res)
 		fmt.Fprintln(stdout, reports.Summary(res))
-		if res.Verdict != reports.VerdictPassed {
-			fmt.Fprintf(stdout, "  reason: %s\n", res.Reason)
+		// The summary line carries the reason's first line; print only what it cut.
+		if _, rest, cut := strings.Cut(res.Reason, "\n"); cut && res.Verdict != reports.VerdictPassed {
+			fmt.Fprintf(stdout, "  reason (continued): %s\n", strings.ReplaceAll(rest, "\n", "\n  "))
 		}
 		for _, e := range res.Errors {
 			fmt.Fprintf(stdout, "  error: %s\n", e)

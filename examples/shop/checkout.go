@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sony/gobreaker/v2"
@@ -79,7 +78,7 @@ type checkout struct {
 	client  *http.Client
 	breaker *gobreaker.CircuitBreaker[string] // nil in the fragile build
 
-	paid, fallback, failed atomic.Int64
+	metrics *metrics
 
 	mu       sync.Mutex
 	failures int // consecutive failed payments calls, for the failing/back log lines
@@ -93,12 +92,14 @@ type checkout struct {
 // X-Circuit-State header, at GET /breaker (JSON) and at GET /metrics
 // (checkout_breaker_state{name="payments"} 0 closed, 1 half-open, 2 open). The
 // fragile build waits up to its long timeout and answers 502 on any payments error.
+// Both export checkout_requests_total{outcome="paid|fallback|error"} and the
+// checkout_request_duration_seconds histogram at GET /metrics.
 // It runs until Close is called or ctx is done.
 func StartCheckout(ctx context.Context, cfg CheckoutConfig) (*Server, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, fmt.Errorf("starting checkout: %w", err)
 	}
-	c := &checkout{cfg: cfg}
+	c := &checkout{cfg: cfg, metrics: newMetrics()}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.Proxy = nil // never route through HTTP_PROXY: the fault proxy is explicit
 	c.client = &http.Client{Transport: tr, Timeout: cfg.Timeout}
@@ -114,15 +115,16 @@ func StartCheckout(ctx context.Context, cfg CheckoutConfig) (*Server, error) {
 				logf(cfg.Logf, "checkout: breaker %s: %s -> %s", name, from, to)
 			},
 		})
+		c.metrics.exportBreaker(c.breaker)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /health", c.handleHealth)
-	mux.HandleFunc("GET /checkout", c.handleCheckout)
+	mux.HandleFunc("GET /checkout", c.metrics.timed(c.handleCheckout))
 	mux.HandleFunc("GET /breaker", c.handleBreaker)
-	mux.HandleFunc("GET /metrics", c.handleMetrics)
+	mux.Handle("GET /metrics", c.metrics.handler())
 	s, err := serve(ctx, "checkout", cfg.Addr, mux)
 	if err != nil {
 		tr.CloseIdleConnections()
@@ -141,11 +143,11 @@ func (c *checkout) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	if c.breaker == nil {
 		id, err := c.charge(r.Context())
 		if err != nil {
-			c.failed.Add(1)
+			c.metrics.count(outcomeError)
 			writeJSON(w, http.StatusBadGateway, map[string]string{"status": "error", "error": err.Error()})
 			return
 		}
-		c.paid.Add(1)
+		c.metrics.count(outcomePaid)
 		writeJSON(w, http.StatusOK, map[string]string{"status": "paid", "payment": id})
 		return
 	}
@@ -159,12 +161,12 @@ func (c *checkout) handleCheckout(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(StateHeader, admitted.String())
 	if err != nil {
-		c.fallback.Add(1)
+		c.metrics.count(outcomeFallback)
 		w.Header().Set("X-Fallback-Reason", err.Error())
 		writeJSON(w, http.StatusOK, map[string]string{"status": "accepted", "payment": "deferred"})
 		return
 	}
-	c.paid.Add(1)
+	c.metrics.count(outcomePaid)
 	writeJSON(w, http.StatusOK, map[string]string{"status": "paid", "payment": id})
 }
 
@@ -238,20 +240,4 @@ func (c *checkout) handleBreaker(w http.ResponseWriter, _ *http.Request) {
 			"consecutiveSuccesses": n.ConsecutiveSuccesses,
 		},
 	})
-}
-
-func (c *checkout) handleMetrics(w http.ResponseWriter, _ *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
-	var b strings.Builder
-	if c.breaker != nil {
-		b.WriteString("# HELP checkout_breaker_state State of the circuit breaker: 0 closed, 1 half-open, 2 open.\n")
-		b.WriteString("# TYPE checkout_breaker_state gauge\n")
-		fmt.Fprintf(&b, "checkout_breaker_state{name=%q} %d\n", c.breaker.Name(), int(c.breaker.State()))
-	}
-	b.WriteString("# HELP checkout_requests_total Checkout requests by outcome.\n")
-	b.WriteString("# TYPE checkout_requests_total counter\n")
-	fmt.Fprintf(&b, "checkout_requests_total{outcome=\"paid\"} %d\n", c.paid.Load())
-	fmt.Fprintf(&b, "checkout_requests_total{outcome=\"fallback\"} %d\n", c.fallback.Load())
-	fmt.Fprintf(&b, "checkout_requests_total{outcome=\"error\"} %d\n", c.failed.Load())
-	_, _ = io.WriteString(w, b.String())
 }

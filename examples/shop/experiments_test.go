@@ -99,7 +99,7 @@ func TestExampleExperiments(t *testing.T) {
 		{"payments-slowdown.yaml", true, reports.VerdictPassed, nil},
 		{"payments-slowdown.yaml", false, reports.VerdictFailed, map[string][]string{
 			"slo latencyP99":         {"p99 2", "exceeds 250ms"},
-			circuitbreaker.Key + " ": {"never opened", "0 fast answers"},
+			circuitbreaker.Key + " ": {"never opened", "never 3 in a row"},
 		}},
 	}
 	for _, tt := range tests {

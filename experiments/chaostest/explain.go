@@ -103,6 +103,9 @@ func (s subject) explainChecks(checks []reports.Check, pick picker, all bool) st
 		if p.pick == nil {
 			p = autoPicker(c)
 		}
+		if !c.At.IsZero() {
+			p = named(c.At) // the observation the reason names
+		}
 		b.WriteString(s.samples(c, p))
 	}
 	return b.String()
@@ -297,6 +300,26 @@ var (
 		return slowest.pick(obs)
 	}}
 )
+
+// named picks the observation at t (the nearest one), the one a check's reason names.
+func named(t time.Time) picker {
+	return picker{what: "observation the reason names", pick: func(obs []reports.Observation) int {
+		best := -1
+		for i, o := range obs {
+			if best < 0 || absDur(o.Time.Sub(t)) < absDur(obs[best].Time.Sub(t)) {
+				best = i
+			}
+		}
+		return best
+	}}
+}
+
+func absDur(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
+}
 
 // autoPicker chooses what "worst" means for a check: the slowest answer for latency
 // bounds, the last failure for recovery, the first failure otherwise.

@@ -95,6 +95,7 @@ func (p *partition) Plan(ctx context.Context) (injectors.Plan, error) {
 		Targets: []injectors.Target{{Kind: "netns", Name: c.path, Detail: ifs + "; nftables table inet " + p.table}},
 		Action:  "drop packets " + p.spec.describe() + " (nftables table inet " + p.table + ")",
 		Revert:  "delete table inet " + p.table,
+		Effect:  injectors.EffectSlow, // dropped packets: calls hang until their timeout
 	}, nil
 }
 

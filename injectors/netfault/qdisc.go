@@ -93,6 +93,7 @@ func (f *qdiscFault) Plan(ctx context.Context) (injectors.Plan, error) {
 	p := injectors.Plan{
 		Action: fmt.Sprintf("%s: %s qdisc %s as root on %d interface(s)", f.what, f.kind, handleStr(netlink.MakeHandle(runMajor(f.env.RunID), 0)), len(r.links)),
 		Revert: "delete that root qdisc (the kernel restores its default)",
+		Effect: injectors.EffectSlow,
 	}
 	if f.target.Destinations != nil {
 		p.Action += fmt.Sprintf(", only for traffic to %s ports %v (htb + u32)", strings.Join(f.target.Destinations.CIDRs, ","), f.target.Destinations.Ports)

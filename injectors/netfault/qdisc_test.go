@@ -315,7 +315,7 @@ func TestSecondQdiscFaultLeavesTheFirstAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := second.(*qdiscFault)
+	f := unguard(second)
 	made, err := apply(h, buildLayout(link.Attrs().Index, runMajor("same-run"), nil, f.leaf))
 	if err == nil || made {
 		t.Fatalf("apply over an existing root: made=%v err=%v, want made=false and an error", made, err)

@@ -31,7 +31,7 @@ func Register(r *injectors.Registry) error {
 				if !ok {
 					return nil, fmt.Errorf("networkPartition: unexpected spec %T", spec)
 				}
-				return newPartition(s, envOrEmpty(env)), nil
+				return guard(newPartition(s, envOrEmpty(env)), "networkPartition", s.Target, s.CIDRs, s.Ports, env), nil
 			}},
 	}
 	for _, d := range defs {
@@ -62,7 +62,7 @@ func newNetem(spec any, env *injectors.Env) (injectors.Injector, error) {
 	}
 	attrs := netemAttrs(spec)
 	f.leaf = func(a netlink.QdiscAttrs) netlink.Qdisc { return netlink.NewNetem(a, attrs) }
-	return f, nil
+	return guardQdisc(f, env), nil
 }
 
 // newBandwidth is Definition.New of networkBandwidth.
@@ -72,11 +72,21 @@ func newBandwidth(spec any, env *injectors.Env) (injectors.Injector, error) {
 		return nil, fmt.Errorf("networkBandwidth: unexpected spec %T", spec)
 	}
 	rate, burst, limit := tbfParams(s)
-	return &qdiscFault{
+	return guardQdisc(&qdiscFault{
 		key: "networkBandwidth", kind: "tbf", target: s.Target, env: envOrEmpty(env),
 		what: fmt.Sprintf("rate %d bit/s burst %d B limit %d B", rate*8, burst, limit),
 		leaf: func(a netlink.QdiscAttrs) netlink.Qdisc { return tbfQdisc(s, a) },
-	}, nil
+	}, env), nil
+}
+
+// guardQdisc puts a qdisc fault behind the host-network guard (guard.go).
+func guardQdisc(f *qdiscFault, env *injectors.Env) injectors.Injector {
+	var cidrs []string
+	var ports []int
+	if d := f.target.Destinations; d != nil {
+		cidrs, ports = d.CIDRs, d.Ports
+	}
+	return guard(f, f.key, f.target, cidrs, ports, env)
 }
 
 // envOrEmpty gives injectors built without a runner (Go users, tests) a run ID.

@@ -118,7 +118,7 @@ func TestNetemRequests(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.key, func(t *testing.T) {
-			f := newFault(t, c.key, c.spec, "run-1").(*qdiscFault)
+			f := unguard(newFault(t, c.key, c.spec, "run-1"))
 			if f.kind != "netem" || f.key != c.key {
 				t.Fatalf("kind %q key %q", f.kind, f.key)
 			}
@@ -136,7 +136,7 @@ func TestNetemRequests(t *testing.T) {
 	}
 	// Absolute values for one case, independent of the library's constructor:
 	// 10% is 10/100 of 2^32-1; the latency is in kernel ticks of 100ms.
-	n := newFault(t, "networkLoss", &LossSpec{Percent: 10}, "r").(*qdiscFault).leaf(attrs).(*netlink.Netem)
+	n := unguard(newFault(t, "networkLoss", &LossSpec{Percent: 10}, "r")).leaf(attrs).(*netlink.Netem)
 	if want := uint32(429496729); diff(n.Loss, want) > 512 || n.Limit != 1000 {
 		t.Fatalf("loss %d limit %d", n.Loss, n.Limit)
 	}

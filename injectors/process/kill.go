@@ -17,7 +17,10 @@ import (
 // KillSpec is the processKill block.
 type KillSpec struct {
 	Selector `yaml:",inline"`
-	// Signal to send: a name ("SIGTERM", "TERM") or a number (default SIGKILL).
+	// Signal to send: a name ("SIGTERM", "TERM") or a number (default SIGKILL). Only
+	// signals that end or notify a process: the stop signals (SIGSTOP, SIGTSTP,
+	// SIGTTIN, SIGTTOU) are refused, since nothing would resume the process; that
+	// is processPause.
 	Signal string `yaml:"signal,omitempty" json:"signal,omitempty"`
 	// ExitWithin is how long the targets have to exit after a signal whose default
 	// action ends a process (default 10s). A process still running then (it caught or
@@ -30,8 +33,11 @@ type KillSpec struct {
 // Validate checks the selector and the signal.
 func (s *KillSpec) Validate(p *field.Path) field.ErrorList {
 	errs := s.Selector.Validate(p)
-	if _, err := parseSignal(s.Signal); err != nil {
+	if sig, err := parseSignal(s.Signal); err != nil {
 		errs = append(errs, field.Invalid(p.Child("signal"), s.Signal, err.Error()))
+	} else if stops(sig) {
+		errs = append(errs, field.Invalid(p.Child("signal"), s.Signal, unix.SignalName(sig)+
+			" stops a process and processKill has nothing to revert, so it would stay stopped: use processPause, which resumes it"))
 	}
 	if s.ExitWithin < 0 {
 		errs = append(errs, field.Invalid(p.Child("exitWithin"), s.ExitWithin.String(), "must be > 0"))
@@ -64,6 +70,7 @@ func parseSignal(s string) (syscall.Signal, error) {
 type Kill struct {
 	spec    KillSpec
 	sig     syscall.Signal
+	br      injectors.BlastRadius
 	targets []Proc
 }
 
@@ -71,18 +78,16 @@ var _ injectors.Injector = (*Kill)(nil)
 
 // Plan resolves the processes that would be signalled.
 func (k *Kill) Plan(ctx context.Context) (injectors.Plan, error) {
-	matched, err := k.spec.resolve()
+	targets, matched, note, err := k.spec.plan(k.br)
 	if err != nil {
 		return injectors.Plan{}, err
 	}
-	if len(matched) == 0 {
-		return injectors.Plan{}, fmt.Errorf("%s: %w", k.spec.describe(), injectors.ErrNoTargets)
-	}
-	k.targets = k.spec.choose(matched)
+	k.targets = targets
 	plan := injectors.Plan{
-		Action:  fmt.Sprintf("send %s to %d of %d processes selected by %s", unix.SignalName(k.sig), len(k.targets), len(matched), k.spec.describe()),
+		Action:  fmt.Sprintf("send %s to %d of %d processes selected by %s%s", unix.SignalName(k.sig), len(k.targets), matched, k.spec.describe(), note),
 		Revert:  "nothing to revert: a killed process is brought back by its supervisor",
-		Matched: len(matched),
+		Matched: matched,
+		Effect:  injectors.EffectFailsFast, // connections to a dead process are refused
 	}
 	for _, p := range k.targets {
 		plan.Targets = append(plan.Targets, injectors.Target{Kind: "process", Name: strconv.Itoa(p.PID), Detail: p.Cmdline})
@@ -121,6 +126,16 @@ func (k *Kill) Inject(ctx context.Context, j injectors.Journal) (injectors.Injec
 		proof = fmt.Sprintf("%s: %d process(es) gone from /proc", unix.SignalName(k.sig), len(k.targets))
 	}
 	return injectors.Injection{Revert: func(context.Context) error { return nil }, Proof: proof}, nil
+}
+
+// stops reports whether sig's default action stops the process. processKill only
+// sends signals that end or notify a process.
+func stops(sig syscall.Signal) bool {
+	switch sig {
+	case syscall.SIGSTOP, syscall.SIGTSTP, syscall.SIGTTIN, syscall.SIGTTOU:
+		return true
+	}
+	return false
 }
 
 // terminates reports whether sig's default action ends the process.

@@ -21,6 +21,7 @@ type PauseSpec struct {
 // Pause is the processPause injector.
 type Pause struct {
 	spec    PauseSpec
+	br      injectors.BlastRadius
 	targets []Proc
 }
 
@@ -28,18 +29,16 @@ var _ injectors.Injector = (*Pause)(nil)
 
 // Plan resolves the processes that would be paused.
 func (p *Pause) Plan(ctx context.Context) (injectors.Plan, error) {
-	matched, err := p.spec.resolve()
+	targets, matched, note, err := p.spec.plan(p.br)
 	if err != nil {
 		return injectors.Plan{}, err
 	}
-	if len(matched) == 0 {
-		return injectors.Plan{}, fmt.Errorf("%s: %w", p.spec.describe(), injectors.ErrNoTargets)
-	}
-	p.targets = p.spec.choose(matched)
+	p.targets = targets
 	plan := injectors.Plan{
-		Action:  fmt.Sprintf("SIGSTOP %d of %d processes selected by %s", len(p.targets), len(matched), p.spec.describe()),
+		Action:  fmt.Sprintf("SIGSTOP %d of %d processes selected by %s%s", len(p.targets), matched, p.spec.describe(), note),
 		Revert:  "SIGCONT each paused process (checked by pid and start time)",
-		Matched: len(matched),
+		Matched: matched,
+		Effect:  injectors.EffectSlow, // a stopped process accepts nothing and answers nothing
 	}
 	for _, t := range p.targets {
 		plan.Targets = append(plan.Targets, injectors.Target{Kind: "process", Name: strconv.Itoa(t.PID), Detail: t.Cmdline})

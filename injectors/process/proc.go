@@ -12,12 +12,14 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
@@ -43,6 +45,9 @@ func (s *Selector) Validate(p *field.Path) field.ErrorList {
 		n++
 		if s.PID < 0 {
 			errs = append(errs, field.Invalid(p.Child("pid"), s.PID, "must be > 0"))
+		}
+		if s.PID == 1 {
+			errs = append(errs, field.Invalid(p.Child("pid"), s.PID, "pid 1 (init) is never a target: the machine or container would go down with it"))
 		}
 	}
 	if s.PIDFile != "" {
@@ -130,55 +135,87 @@ func (p Proc) alive() bool {
 	return err == nil && start == p.StartTime && state != 'Z' && state != 'X'
 }
 
-// resolve returns the processes the selector matches (never this process or its ancestors).
-func (s *Selector) resolve() ([]Proc, error) {
-	switch {
-	case s.PID != 0:
-		p, err := lookup(s.PID)
-		if err != nil {
-			return nil, fmt.Errorf("pid %d: %w", s.PID, err)
-		}
-		return []Proc{p}, nil
-	case s.PIDFile != "":
-		b, err := os.ReadFile(s.PIDFile)
-		if err != nil {
-			return nil, fmt.Errorf("reading pidFile: %w", err)
-		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 {
-			return nil, fmt.Errorf("pidFile %s: no pid in %q", s.PIDFile, strings.TrimSpace(string(b)))
+// resolve returns the processes the selector matches, and how many processes
+// matched but are protected (see guard.go). A pid or pidFile naming a protected
+// process is refused; a match leaves protected processes out.
+func (s *Selector) resolve() (matched []Proc, excluded int, err error) {
+	g := newGuard()
+	one := func(pid int, from string) ([]Proc, int, error) {
+		if why := g.protectedBy(pid); why != "" {
+			return nil, 0, fmt.Errorf("refused by the process guard: %s%s", why, from)
 		}
 		p, err := lookup(pid)
 		if err != nil {
-			return nil, fmt.Errorf("pid %d from %s: %w", pid, s.PIDFile, err)
+			return nil, 0, fmt.Errorf("pid %d%s: %w", pid, from, err)
 		}
-		return []Proc{p}, nil
+		return []Proc{p}, 0, nil
+	}
+	switch {
+	case s.PID != 0:
+		return one(s.PID, "")
+	case s.PIDFile != "":
+		b, err := readPIDFile(s.PIDFile)
+		if err != nil {
+			return nil, 0, err
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 {
+			return nil, 0, fmt.Errorf("pidFile %s: no pid in %q", s.PIDFile, strings.TrimSpace(string(b)))
+		}
+		return one(pid, " (from pidFile "+s.PIDFile+")")
 	}
 	re, err := regexp.Compile(s.Match)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	self := ancestors()
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	var out []Proc
 	for _, e := range entries {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || self[pid] {
+		if err != nil {
 			continue
 		}
 		cmd := readCmdline(pid)
 		if cmd == "" || !re.MatchString(cmd) {
 			continue
 		}
+		if g.protectedBy(pid) != "" {
+			excluded++
+			continue
+		}
 		if p, err := lookup(pid); err == nil {
-			out = append(out, p)
+			matched = append(matched, p)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].PID < out[j].PID })
-	return out, nil
+	sort.Slice(matched, func(i, j int) bool { return matched[i].PID < matched[j].PID })
+	return matched, excluded, nil
+}
+
+// readPIDFile reads a pid file: a regular file of at most 64 bytes (a FIFO would
+// block the plan forever).
+func readPIDFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, fmt.Errorf("reading pidFile: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("reading pidFile: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("pidFile %s: not a regular file (%s)", path, st.Mode().Type())
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 65))
+	if err != nil {
+		return nil, fmt.Errorf("reading pidFile: %w", err)
+	}
+	if len(b) > 64 {
+		return nil, fmt.Errorf("pidFile %s: more than 64 bytes, not a pid file", path)
+	}
+	return b, nil
 }
 
 // ancestors returns this process and its ancestors, which are never targets.

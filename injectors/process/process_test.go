@@ -162,13 +162,13 @@ func TestValidate(t *testing.T) {
 		spec KillSpec
 		want int
 	}{
-		{"ok", KillSpec{Selector: Selector{PID: 1}}, 0},
+		{"ok", KillSpec{Selector: Selector{PID: 4242}}, 0},
 		{"none", KillSpec{}, 1},
-		{"two", KillSpec{Selector: Selector{PID: 1, Match: "x"}}, 1},
+		{"two", KillSpec{Selector: Selector{PID: 4242, Match: "x"}}, 1},
 		{"bad regexp", KillSpec{Selector: Selector{Match: "("}}, 1},
-		{"bad signal", KillSpec{Selector: Selector{PID: 1}, Signal: "SIGNOPE"}, 1},
-		{"negative count", KillSpec{Selector: Selector{PID: 1, Count: -1}}, 1},
-		{"signal by name", KillSpec{Selector: Selector{PID: 1}, Signal: "term"}, 0},
+		{"bad signal", KillSpec{Selector: Selector{PID: 4242}, Signal: "SIGNOPE"}, 1},
+		{"negative count", KillSpec{Selector: Selector{PID: 4242, Count: -1}}, 1},
+		{"signal by name", KillSpec{Selector: Selector{PID: 4242}, Signal: "term"}, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			errs := tc.spec.Validate(field.NewPath("spec", "faults").Index(0).Child("processKill"))
@@ -186,7 +186,7 @@ func TestKillWithIgnoredSignalFailsInsteadOfPassing(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	time.Sleep(50 * time.Millisecond) // let the shell install its trap
+	waitIgnored(t, cmd.Process.Pid, syscall.SIGTERM) // let the shell install its trap
 	k := &Kill{spec: KillSpec{Selector: Selector{PID: cmd.Process.Pid}, ExitWithin: 300 * time.Millisecond}, sig: syscall.SIGTERM}
 	_, err := k.Inject(context.Background(), &memJournal{})
 	if err == nil || !strings.Contains(err.Error(), "did not take effect") {
@@ -199,4 +199,22 @@ func TestKillWithIgnoredSignalFailsInsteadOfPassing(t *testing.T) {
 	if err != nil || !strings.Contains(inj.Proof, "gone") {
 		t.Fatalf("SIGTERM: proof %q err %v", inj.Proof, err)
 	}
+}
+
+// waitIgnored waits until pid ignores sig (SigIgn in /proc/PID/status).
+func waitIgnored(t *testing.T, pid int, sig syscall.Signal) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		b, _ := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/status")
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "SigIgn:"); ok {
+				if mask, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && mask&(1<<(uint(sig)-1)) != 0 {
+					return
+				}
+			}
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatalf("pid %d never ignored %v", pid, sig)
 }

@@ -2,6 +2,9 @@ package process
 
 import (
 	"errors"
+	"fmt"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/faultline-dev/faultline/injectors"
 )
@@ -13,23 +16,33 @@ func Register(r *injectors.Registry) error {
 			Key:     "processKill",
 			Summary: "Send a signal (default SIGKILL) to local processes chosen by pid, pidFile or command-line match.",
 			NewSpec: func() any { return &KillSpec{} },
-			New: func(spec any, _ *injectors.Env) (injectors.Injector, error) {
+			New: func(spec any, env *injectors.Env) (injectors.Injector, error) {
 				s := spec.(*KillSpec)
 				sig, err := parseSignal(s.Signal)
 				if err != nil {
 					return nil, err
 				}
-				return &Kill{spec: *s, sig: sig}, nil
+				if stops(sig) {
+					return nil, fmt.Errorf("processKill: %s stops a process: use processPause", unix.SignalName(sig))
+				}
+				return &Kill{spec: *s, sig: sig, br: blastRadius(env)}, nil
 			},
 		}),
 		r.Register(injectors.Definition{
 			Key:     "processPause",
 			Summary: "Freeze local processes with SIGSTOP for the fault's duration; SIGCONT on revert.",
 			NewSpec: func() any { return &PauseSpec{} },
-			New: func(spec any, _ *injectors.Env) (injectors.Injector, error) {
-				return &Pause{spec: *spec.(*PauseSpec)}, nil
+			New: func(spec any, env *injectors.Env) (injectors.Injector, error) {
+				return &Pause{spec: *spec.(*PauseSpec), br: blastRadius(env)}, nil
 			},
 			Recover: recoverPause,
 		}),
 	)
+}
+
+func blastRadius(env *injectors.Env) injectors.BlastRadius {
+	if env == nil {
+		return injectors.BlastRadius{}
+	}
+	return env.BlastRadius
 }

@@ -34,8 +34,10 @@
 // hash of (connection, toxic), so a connection keeps its fate across chain changes
 // and an update of the toxic's attributes.
 //
-// Differences from Toxiproxy, on purpose: unknown attribute names and negative
-// values are rejected (400) instead of ignored; write-side toxics act in a fixed
+// Differences from Toxiproxy, on purpose: unknown JSON keys, unknown attribute names,
+// negative values and time attributes above 24 h are rejected (400) instead of
+// ignored; bind failures are 409 and a refused update changes nothing; the API can
+// require HTTP Basic credentials and restrict upstreams (Options); write-side toxics act in a fixed
 // order (latency, slicer, bandwidth, limit_data) rather than in the order added;
 // reset_peer resets both sides; an empty listen address means 127.0.0.1:0, never
 // all interfaces; and the http_fault toxic is new.

@@ -52,6 +52,8 @@ type fault struct {
 	toxics []Toxic // added in order, removed on revert
 	down   bool    // SetEnabled(false) instead of toxics
 	action string  // for the plan
+	effect string  // Plan.Effect: how unprotected calls behave
+	mode   string  // dependencyFailure's mode, for messages
 	// baseline runs before the fault (read-only), prove after it.
 	baseline func(ctx context.Context, addr string) time.Duration
 	prove    func(ctx context.Context, addr string, base time.Duration) (string, error)
@@ -97,15 +99,48 @@ func (f *fault) Plan(ctx context.Context) (injectors.Plan, error) {
 		revert = "enable the proxy again"
 	}
 	if c, err := f.controller(); err == nil {
+		rc, remote := c.(RemoteController)
+		if remote {
+			if err := f.checkAPI(ctx, rc); err != nil {
+				return injectors.Plan{}, err
+			}
+		}
 		t.Detail = "listening on " + c.Addr()
-		if rc, ok := c.(RemoteController); ok {
+		if remote {
 			t.Detail += " (API " + rc.APIAddr() + ")"
 			revert += "; after kill -9, chaos recover does it through the API " + rc.APIAddr()
 		} else {
 			revert += "; the proxy is in-process: it dies with the runner, so after kill -9 there is nothing to recover"
 		}
 	}
-	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert}, ctx.Err()
+	return injectors.Plan{Targets: []injectors.Target{t}, Action: f.action, Revert: revert, Effect: f.effect}, ctx.Err()
+}
+
+// checkAPI asks a remote proxy's API what it is before anything starts: it must be
+// reachable with the credentials given, serve the proxy, and be able to add every
+// toxic this fault needs (http_fault is Faultline's own: Toxiproxy lacks it).
+func (f *fault) checkAPI(ctx context.Context, rc RemoteController) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	info, err := rc.Describe(ctx)
+	if err != nil {
+		return fmt.Errorf("proxy %s: %w", f.proxy, err)
+	}
+	for _, t := range f.toxics {
+		if !info.Supports(t.Type) {
+			return fmt.Errorf("%s needs the %s toxic, which only `chaos proxy` serves; the API at %s is %s: serve proxy %s with `chaos proxy` (same API, same clients)",
+				f.label(), t.Type, rc.APIAddr(), info.Server(), f.proxy)
+		}
+	}
+	return nil
+}
+
+// label names the fault in messages ("dependencyFailure mode httpError").
+func (f *fault) label() string {
+	if f.mode != "" {
+		return f.key + " mode " + f.mode
+	}
+	return f.key
 }
 
 func (f *fault) names() string {
@@ -117,7 +152,6 @@ func (f *fault) names() string {
 }
 
 func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Injection, error) {
-	start := time.Now()
 	c, err := f.controller()
 	if err != nil {
 		return injectors.Injection{}, fmt.Errorf("injecting %s into proxy %s: %w", f.key, f.proxy, err)
@@ -155,8 +189,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 	if err != nil {
 		return fail(err)
 	}
-	injected := time.Since(start)
-	proved := time.Now()
+	active := time.Now()
 	proof, err := f.prove(ctx, addr, base)
 	if err != nil {
 		return fail(fmt.Errorf("no proof the fault is active: %w", err))
@@ -178,8 +211,7 @@ func (f *fault) Inject(ctx context.Context, j injectors.Journal) (injectors.Inje
 		proof = fmt.Sprintf("toxics %s read back; %s", f.names(), proof)
 	}
 	f.env.Logff("%s on proxy %s: %s", f.key, f.proxy, proof)
-	return injectors.Injection{Revert: revert, Proof: fmt.Sprintf("%s (injected in %v, proved in %v)",
-		proof, injected.Round(time.Microsecond), time.Since(proved).Round(time.Microsecond))}, nil
+	return injectors.Injection{Revert: revert, Proof: proof, ActiveAt: active}, nil
 }
 
 // undo removes what st says was done; "already gone" is success.

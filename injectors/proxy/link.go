@@ -29,7 +29,7 @@ type link struct {
 // serve dials the upstream, runs both pumps and closes everything when they end.
 func (l *link) serve(ctx context.Context) {
 	defer l.p.wg.Done()
-	d := net.Dialer{Timeout: 10 * time.Second}
+	d := net.Dialer{Timeout: 10 * time.Second, Control: l.p.control} // control: the upstream allow-list
 	up, err := d.DialContext(ctx, "tcp", l.p.cfg.Upstream)
 	if err != nil {
 		_ = l.client.Close()

@@ -2,12 +2,14 @@ package proxy
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -77,7 +79,26 @@ type Proxy struct {
 
 	lmu   sync.Mutex
 	links map[uint64]*link
+
+	// control, if set, checks every upstream address dialed (the server's upstream
+	// allow-list); set before Start, never changed.
+	control func(network, address string, c syscall.RawConn) error
 }
+
+// BindError is a failure to listen (address in use, not local, no permission).
+// The API answers it with 409 and its message.
+type BindError struct {
+	Proxy, Addr string
+	Err         error
+}
+
+func (e *BindError) Error() string {
+	return fmt.Sprintf("proxy %s: cannot listen on %s: %v", e.Proxy, e.Addr, e.Err)
+}
+func (e *BindError) Unwrap() error { return e.Err }
+
+// ErrUpstream wraps a failure to resolve a proxy's upstream host.
+var ErrUpstream = errors.New("proxy: bad upstream")
 
 // New validates cfg and returns a stopped proxy. It has no side effects.
 func New(cfg Config) (*Proxy, error) {
@@ -137,7 +158,7 @@ func (p *Proxy) Start() error {
 		_, err := net.DefaultResolver.LookupHost(ctx, h)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("proxy %s: upstream %s: %w", p.cfg.Name, p.cfg.Upstream, err)
+			return fmt.Errorf("%w: proxy %s: upstream %s: %w", ErrUpstream, p.cfg.Name, p.cfg.Upstream, err)
 		}
 	}
 	return p.SetEnabled(true)
@@ -166,18 +187,28 @@ func (p *Proxy) SetEnabled(on bool) error {
 	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return fmt.Errorf("proxy %s: %w", p.cfg.Name, err)
+		return &BindError{Proxy: p.cfg.Name, Addr: addr, Err: err}
 	}
+	p.serveLocked(ln)
+	return nil
+}
+
+// serveLocked starts accepting on ln.
+func (p *Proxy) serveLocked(ln net.Listener) {
 	p.ln, p.addr, p.enabled = ln, ln.Addr().String(), true
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.wg.Add(1)
 	go p.accept(ctx, ln)
-	return nil
 }
 
 // stopLocked closes the listener and every link and waits for all goroutines.
-func (p *Proxy) stopLocked() {
+func (p *Proxy) stopLocked() { p.haltLocked(true) }
+
+// haltLocked stops accepting, closes every link and waits for all goroutines. With
+// closeListener false the listening socket stays open (p.ln, its address kept) for
+// serveLocked to accept on again: no moment where the port is free for another.
+func (p *Proxy) haltLocked(closeListener bool) {
 	if !p.enabled {
 		return
 	}
@@ -187,13 +218,21 @@ func (p *Proxy) stopLocked() {
 	}
 	p.timers = nil
 	p.cancel()
-	_ = p.ln.Close()
+	tl, _ := p.ln.(*net.TCPListener) // always, from net.Listen("tcp")
+	if closeListener || tl == nil {
+		_ = p.ln.Close()
+	} else {
+		_ = tl.SetDeadline(time.Now()) // wakes Accept; the loop sees its context done
+	}
 	p.lmu.Lock()
 	for _, l := range p.links {
 		l.close()
 	}
 	p.lmu.Unlock()
 	p.wg.Wait()
+	if !closeListener && tl != nil {
+		_ = tl.SetDeadline(time.Time{})
+	}
 }
 
 // Close stops the proxy, cuts all connections and waits for every goroutine it
@@ -207,8 +246,21 @@ func (p *Proxy) Close() error {
 }
 
 // Update changes the listen and upstream addresses, restarting the listener if the
-// proxy is enabled (existing connections are cut, as in Toxiproxy).
+// proxy is enabled (existing connections are cut, as in Toxiproxy). See Reconfigure.
 func (p *Proxy) Update(listen, upstream string) error {
+	return p.reconfigure(listen, upstream, nil)
+}
+
+// Reconfigure sets the listen and upstream addresses and the enabled state in one
+// step. It either does all of it or nothing: when the new address cannot be bound
+// (a *BindError), the proxy is exactly as it was, still listening where it was with
+// its connections. A change of address or upstream cuts the existing connections
+// (as in Toxiproxy); the toxics are kept. An empty listen means "127.0.0.1:0".
+func (p *Proxy) Reconfigure(listen, upstream string, enabled bool) error {
+	return p.reconfigure(listen, upstream, &enabled)
+}
+
+func (p *Proxy) reconfigure(listen, upstream string, enabled *bool) error {
 	if listen == "" {
 		listen = "127.0.0.1:0"
 	}
@@ -217,13 +269,47 @@ func (p *Proxy) Update(listen, upstream string) error {
 		return err
 	}
 	p.mu.Lock()
-	was := p.enabled
-	p.stopLocked()
-	p.cfg.Listen, p.cfg.Upstream, p.addr = listen, upstream, ""
-	p.mu.Unlock()
-	if was {
-		return p.SetEnabled(true)
+	defer p.mu.Unlock()
+	if p.closed {
+		return ErrClosed
 	}
+	on := p.enabled
+	if enabled != nil {
+		on = *enabled
+	}
+	sameListen := listen == p.cfg.Listen || (p.addr != "" && listen == p.addr)
+	sameUp := upstream == p.cfg.Upstream
+	set := func() {
+		p.cfg.Upstream = upstream
+		if !sameListen {
+			p.cfg.Listen, p.addr = listen, ""
+		}
+	}
+	switch {
+	case !on:
+		p.stopLocked()
+		set()
+		return nil
+	case p.enabled && sameListen && sameUp:
+		return nil
+	case p.enabled && sameListen && p.ln != nil: // new upstream: cut the connections, keep the socket
+		ln := p.ln
+		p.haltLocked(false)
+		set()
+		p.serveLocked(ln)
+		return nil
+	}
+	addr := listen
+	if sameListen && p.addr != "" {
+		addr = p.addr
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return &BindError{Proxy: p.cfg.Name, Addr: addr, Err: err}
+	}
+	p.stopLocked()
+	set()
+	p.serveLocked(ln)
 	return nil
 }
 

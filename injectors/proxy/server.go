@@ -15,9 +15,9 @@ import (
 )
 
 // DefaultAPIAddr is where `chaos proxy` serves its API, as Toxiproxy does. It is
-// loopback on purpose: the API has no authentication, and whoever reaches it can
-// cut, slow or redirect every proxied connection (and make the proxy connect to
-// any address it can reach). Bind it elsewhere only on a network you trust.
+// loopback on purpose: whoever reaches the API can cut, slow or redirect every
+// proxied connection (and make the proxy connect to any address it can reach), so
+// elsewhere it needs Options.Credentials (and ideally Options.Upstreams and TLS).
 const DefaultAPIAddr = "127.0.0.1:8474"
 
 // APIVersion is what GET /version reports: the Toxiproxy API level it implements.
@@ -31,18 +31,29 @@ const APIVersion = "2.12.0+faultline"
 //	GET/POST /proxies/{name}/toxics   GET/POST/PATCH/DELETE /proxies/{name}/toxics/{toxic}
 //	POST /reset   POST /populate   GET /version
 type Server struct {
+	opts    Options
 	mu      sync.Mutex
 	proxies map[string]*Proxy
 }
 
-// NewServer returns an empty server.
-func NewServer() *Server { return &Server{proxies: map[string]*Proxy{}} }
+// NewServer returns an empty server without access control (for loopback).
+func NewServer() *Server { return NewServerWith(Options{}) }
 
-// Add creates a proxy and starts it if enabled. ErrProxyExists if the name is taken.
+// NewServerWith returns an empty server with the given access control.
+func NewServerWith(o Options) *Server { return &Server{opts: o, proxies: map[string]*Proxy{}} }
+
+// Add creates a proxy and starts it if enabled. ErrProxyExists if the name is taken;
+// an error wrapping ErrUpstreamNotAllowed if the allow-list refuses its upstream.
 func (s *Server) Add(cfg Config, enabled bool) (*Proxy, error) {
 	p, err := New(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if err := s.admit(context.Background(), p.cfg.Upstream); err != nil {
+		return nil, err
+	}
+	if s.opts.Upstreams != nil {
+		p.control = s.opts.Upstreams.control(p)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -79,6 +90,9 @@ func (s *Server) populate(cfgs []Config, enabled []bool) ([]*Proxy, error) {
 		}
 		if err := c.Validate(); err != nil {
 			return nil, apiErr(http.StatusBadRequest, "%v", err)
+		}
+		if err := s.admit(context.Background(), c.Upstream); err != nil {
+			return nil, err
 		}
 	}
 	out := make([]*Proxy, 0, len(cfgs))
@@ -227,7 +241,7 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Content-Type", "application/json;charset=utf-8")
 		fmt.Fprintf(w, "{\"version\": %q}\n", APIVersion)
 	})
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return s.protect(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// As Toxiproxy: refuse browsers, so a web page cannot drive the API.
 		if strings.HasPrefix(r.UserAgent(), "Mozilla/") {
 			http.Error(w, "User agent not allowed", http.StatusForbidden)
@@ -235,7 +249,7 @@ func (s *Server) Handler() http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, 4<<20)
 		m.ServeHTTP(w, r)
-	})
+	}))
 }
 
 // apiError is Toxiproxy's error body: {"error": "...", "status": 404}.
@@ -253,9 +267,16 @@ func apiErr(status int, format string, a ...any) *apiError {
 // toAPIError maps errors to Toxiproxy's messages and status codes.
 func toAPIError(err error) *apiError {
 	var ae *apiError
+	var be *BindError
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.As(err, &be):
+		return apiErr(http.StatusConflict, "%v", be)
+	case errors.Is(err, ErrUpstreamNotAllowed):
+		return apiErr(http.StatusForbidden, "%s", strings.TrimPrefix(err.Error(), "proxy: "))
+	case errors.Is(err, ErrUpstream):
+		return apiErr(http.StatusBadRequest, "%s", strings.TrimPrefix(err.Error(), ErrUpstream.Error()+": "))
 	case errors.Is(err, ErrProxyNotFound):
 		return apiErr(http.StatusNotFound, "proxy not found")
 	case errors.Is(err, ErrToxicNotFound):
@@ -287,9 +308,16 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
+// decode reads one JSON value; unknown keys are refused (400), as --config does:
+// a typo such as "enabeld" must not silently do something else.
 func decode(r *http.Request, v any) error {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil && !errors.Is(err, io.EOF) {
 		return apiErr(http.StatusBadRequest, "bad request body: %v", err)
+	}
+	if dec.More() {
+		return apiErr(http.StatusBadRequest, "bad request body: more than one JSON value")
 	}
 	return nil
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"encoding/json"
 	"net/http"
 )
 
@@ -12,11 +13,16 @@ func (s *Server) proxyIndex(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// proxyIn is a proxy as clients send it. Toxiproxy's Go client sends the proxy's
+// current toxics too ("toxics"); they are accepted and ignored, as Toxiproxy does.
+type proxyIn struct {
+	Config
+	Enabled *bool             `json:"enabled"`
+	Toxics  []json.RawMessage `json:"toxics"`
+}
+
 func (s *Server) proxyCreate(w http.ResponseWriter, r *http.Request) {
-	in := struct {
-		Config
-		Enabled *bool `json:"enabled"`
-	}{}
+	in := proxyIn{}
 	if err := decode(r, &in); err != nil {
 		writeErr(w, err)
 		return
@@ -42,10 +48,7 @@ func (s *Server) proxyCreate(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) populateHandler(w http.ResponseWriter, r *http.Request) {
-	var in []struct {
-		Config
-		Enabled *bool `json:"enabled"`
-	}
+	var in []proxyIn
 	if err := decode(r, &in); err != nil {
 		writeErr(w, err)
 		return
@@ -80,6 +83,9 @@ func (s *Server) proxyShow(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toJSON(p))
 }
 
+// proxyUpdate changes listen, upstream and enabled in one step: a refused update
+// (a bad or disallowed upstream, an address that cannot be bound: 409) leaves the
+// proxy exactly as it was.
 func (s *Server) proxyUpdate(w http.ResponseWriter, r *http.Request) {
 	p, err := s.Get(r.PathValue("proxy"))
 	if err != nil {
@@ -87,21 +93,31 @@ func (s *Server) proxyUpdate(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := struct {
-		Listen   string `json:"listen"`
-		Upstream string `json:"upstream"`
-		Enabled  bool   `json:"enabled"`
-	}{Listen: p.Addr(), Upstream: p.Upstream(), Enabled: p.Enabled()}
+		Name     string            `json:"name"`
+		Listen   string            `json:"listen"`
+		Upstream string            `json:"upstream"`
+		Enabled  bool              `json:"enabled"`
+		Toxics   []json.RawMessage `json:"toxics"` // sent by Toxiproxy's client; ignored
+	}{Name: p.Name(), Listen: p.Addr(), Upstream: p.Upstream(), Enabled: p.Enabled()}
 	if err := decode(r, &in); err != nil {
 		writeErr(w, err)
 		return
 	}
-	if in.Listen != p.Addr() || in.Upstream != p.Upstream() {
-		if err := p.Update(in.Listen, in.Upstream); err != nil {
+	if in.Name != p.Name() {
+		writeErr(w, apiErr(http.StatusBadRequest, "a proxy cannot be renamed (name %q in the body of %s)", in.Name, p.Name()))
+		return
+	}
+	if err := (Config{Name: p.Name(), Listen: in.Listen, Upstream: in.Upstream}).Validate(); err != nil {
+		writeErr(w, apiErr(http.StatusBadRequest, "%v", err))
+		return
+	}
+	if in.Upstream != p.Upstream() {
+		if err := s.admit(r.Context(), in.Upstream); err != nil {
 			writeErr(w, err)
 			return
 		}
 	}
-	if err := p.SetEnabled(in.Enabled); err != nil {
+	if err := p.Reconfigure(in.Listen, in.Upstream, in.Enabled); err != nil {
 		writeErr(w, err)
 		return
 	}

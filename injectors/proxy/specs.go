@@ -96,23 +96,27 @@ func newDependencyFailure(spec any, env *injectors.Env) (injectors.Injector, err
 	if !ok {
 		return nil, fmt.Errorf("dependencyFailure: unexpected spec type %T", spec)
 	}
-	f := &fault{key: "dependencyFailure", proxy: s.Proxy, env: env}
+	f := &fault{key: "dependencyFailure", proxy: s.Proxy, env: env, mode: s.Mode}
 	name := toxicName(env, "dependency-"+strings.ToLower(s.Mode))
 	share := shareOf(s.Share)
 	switch s.Mode {
 	case ModeDown:
 		f.down = true
+		f.effect = injectors.EffectFailsFast
 		f.action = fmt.Sprintf("take proxy %s down: refuse new connections and cut existing ones", s.Proxy)
 		f.prove = proveRefused
 	case ModeReset:
 		f.toxics = []Toxic{{Name: name, Type: "reset_peer", Stream: Upstream, Toxicity: share}}
+		f.effect = injectors.EffectFailsFast
 		f.action = fmt.Sprintf("reset %.0f%% of connections through proxy %s on their first request", share*100, s.Proxy)
 		f.prove = proveReset(share)
 	case ModeTimeout:
 		f.toxics = []Toxic{{Name: name, Type: "timeout", Stream: Upstream, Toxicity: share, Attributes: map[string]any{"timeout": 0}}}
+		f.effect = injectors.EffectSlow
 		f.action = fmt.Sprintf("swallow the requests of %.0f%% of connections through proxy %s (they never get an answer)", share*100, s.Proxy)
 		f.prove = proveHang(share)
 	case ModeHTTPError:
+		f.effect = injectors.EffectFailsFast
 		status := s.Status
 		if status == 0 {
 			status = http.StatusServiceUnavailable
@@ -155,11 +159,16 @@ func (s *LatencySpec) Validate(p *field.Path) field.ErrorList {
 	if s.Proxy == "" {
 		errs = append(errs, field.Required(p.Child("proxy"), "must name one of spec.proxies"))
 	}
+	const most = MaxDelayMS * time.Millisecond
 	if s.Delay < time.Millisecond {
 		errs = append(errs, field.Invalid(p.Child("delay"), s.Delay.String(), "must be >= 1ms"))
+	} else if s.Delay > most {
+		errs = append(errs, field.Invalid(p.Child("delay"), s.Delay.String(), "must be <= "+most.String()))
 	}
 	if s.Jitter < 0 {
 		errs = append(errs, field.Invalid(p.Child("jitter"), s.Jitter.String(), "must be >= 0"))
+	} else if s.Jitter > most {
+		errs = append(errs, field.Invalid(p.Child("jitter"), s.Jitter.String(), "must be <= "+most.String()))
 	}
 	if s.Stream != "" && s.Stream != Upstream && s.Stream != Downstream {
 		errs = append(errs, field.NotSupported(p.Child("stream"), s.Stream, []string{Downstream, Upstream}))
@@ -177,7 +186,7 @@ func newLatency(spec any, env *injectors.Env) (injectors.Injector, error) {
 		stream = Downstream
 	}
 	share := shareOf(s.Share)
-	f := &fault{key: "latency", proxy: s.Proxy, env: env,
+	f := &fault{key: "latency", proxy: s.Proxy, env: env, effect: injectors.EffectSlow,
 		toxics: []Toxic{{Name: toxicName(env, "latency"), Type: "latency", Stream: stream, Toxicity: share,
 			Attributes: map[string]any{"latency": s.Delay.Milliseconds(), "jitter": s.Jitter.Milliseconds()}}},
 		action: fmt.Sprintf("delay the %s data of %.0f%% of connections through proxy %s by %v ± %v",
@@ -208,7 +217,7 @@ func newPartition(spec any, env *injectors.Env) (injectors.Injector, error) {
 		return nil, fmt.Errorf("partition: unexpected spec type %T", spec)
 	}
 	name := toxicName(env, "partition")
-	return &fault{key: "partition", proxy: s.Proxy, env: env,
+	return &fault{key: "partition", proxy: s.Proxy, env: env, effect: injectors.EffectSlow,
 		toxics: []Toxic{
 			{Name: name + "-up", Type: "timeout", Stream: Upstream, Toxicity: 1, Attributes: map[string]any{"timeout": 0}},
 			{Name: name + "-down", Type: "timeout", Stream: Downstream, Toxicity: 1, Attributes: map[string]any{"timeout": 0}},

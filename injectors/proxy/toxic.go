@@ -71,13 +71,22 @@ const (
 	kHTTP
 )
 
-// attrDef describes one attribute: its name, whether it is a string, and its default.
+// attrDef describes one attribute: its name, whether it is a string, its default,
+// and for an integer its largest value (0: no bound).
 type attrDef struct {
 	name   string
 	str    bool
 	float  bool
 	defVal any
+	max    int64
 }
+
+// MaxDelayMS bounds every time attribute: 24 h in ms (slicer's delay, in µs, has the
+// same 24 h bound). Larger values are refused rather than overflowing to no delay.
+const MaxDelayMS = 24 * 60 * 60 * 1000
+
+// maxRate bounds bandwidth's rate (KB/s), so rate*1024 never overflows.
+const maxRate = 1 << 40
 
 type kindDef struct {
 	kind  kind
@@ -85,19 +94,20 @@ type kindDef struct {
 }
 
 var kinds = map[string]kindDef{
-	"latency":    {kLatency, []attrDef{{name: "latency", defVal: int64(0)}, {name: "jitter", defVal: int64(0)}}},
-	"bandwidth":  {kBandwidth, []attrDef{{name: "rate", defVal: int64(0)}}},
-	"slow_close": {kSlowClose, []attrDef{{name: "delay", defVal: int64(0)}}},
-	"timeout":    {kTimeout, []attrDef{{name: "timeout", defVal: int64(0)}}},
-	"reset_peer": {kReset, []attrDef{{name: "timeout", defVal: int64(0)}}},
+	"latency": {kLatency, []attrDef{{name: "latency", defVal: int64(0), max: MaxDelayMS},
+		{name: "jitter", defVal: int64(0), max: MaxDelayMS}}},
+	"bandwidth":  {kBandwidth, []attrDef{{name: "rate", defVal: int64(0), max: maxRate}}},
+	"slow_close": {kSlowClose, []attrDef{{name: "delay", defVal: int64(0), max: MaxDelayMS}}},
+	"timeout":    {kTimeout, []attrDef{{name: "timeout", defVal: int64(0), max: MaxDelayMS}}},
+	"reset_peer": {kReset, []attrDef{{name: "timeout", defVal: int64(0), max: MaxDelayMS}}},
 	"slicer": {kSlicer, []attrDef{{name: "average_size", defVal: int64(0)},
-		{name: "size_variation", defVal: int64(0)}, {name: "delay", defVal: int64(0)}}},
+		{name: "size_variation", defVal: int64(0)}, {name: "delay", defVal: int64(0), max: MaxDelayMS * 1000}}},
 	"limit_data": {kLimit, []attrDef{{name: "bytes", defVal: int64(0)}}},
 	"http_fault": {kHTTP, []attrDef{
 		{name: "path_prefix", str: true, defVal: ""}, {name: "method", str: true, defVal: ""},
 		{name: "header", str: true, defVal: ""}, {name: "action", str: true, defVal: "status"},
 		{name: "status", defVal: int64(503)}, {name: "body", str: true, defVal: ""},
-		{name: "delay_ms", defVal: int64(0)}, {name: "share", float: true, defVal: float64(1)}}},
+		{name: "delay_ms", defVal: int64(0), max: MaxDelayMS}, {name: "share", float: true, defVal: float64(1)}}},
 }
 
 // ToxicTypes returns the supported toxic type names, sorted.
@@ -175,6 +185,8 @@ func compile(t Toxic) (*toxic, error) {
 	for _, a := range def.attrs {
 		if v, ok := attrs[a.name].(int64); ok && v < 0 {
 			return nil, bad("%s must be >= 0, got %d", a.name, v)
+		} else if ok && a.max > 0 && v > a.max {
+			return nil, bad("%s must be <= %d, got %d", a.name, a.max, v)
 		}
 	}
 	switch def.kind {

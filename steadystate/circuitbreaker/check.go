@@ -2,7 +2,6 @@ package circuitbreaker
 
 import (
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -20,10 +19,25 @@ var _ steadystate.Assertion = (*Assertion)(nil)
 // New returns the assertion for a validated spec.
 func New(s Spec) *Assertion { return &Assertion{spec: s} }
 
-// reading is one breaker state reading.
-type reading struct {
-	t     time.Time
-	state string
+// judge carries one evaluation of the assertion.
+type judge struct {
+	s        Spec
+	c        steadystate.Check
+	win      steadystate.Window
+	end      time.Time // the fault end, or just after the last answer when it never ended
+	during   []steadystate.Observation
+	states   []reading
+	hasState bool // a state source was configured or readings exist
+	k        int
+
+	problems, incomplete, measured []string
+}
+
+func (j *judge) fast(o steadystate.Observation) bool { return o.Latency < j.s.FastFailUnder }
+
+// since is "+1.2s": the offset of t from the fault start.
+func (j *judge) since(t time.Time) string {
+	return "+" + steadystate.FormatDuration(t.Sub(j.win.Start))
 }
 
 // Check measures the opening, the open period and the closing of the breaker around
@@ -31,22 +45,24 @@ type reading struct {
 func (a *Assertion) Check(tl *steadystate.Timeline) steadystate.Check {
 	s := a.spec
 	fd := steadystate.FormatDuration
-	c := steadystate.Check{
+	j := &judge{s: s, k: s.consecutive(), c: steadystate.Check{
 		Name:  fmt.Sprintf("circuitBreaker(%s)", s.Probe),
 		Kind:  Key,
 		Probe: s.Probe,
-		Expected: fmt.Sprintf("opens within %s, no answer >= %s while open, closes within %s",
+		Expected: fmt.Sprintf("opens within %s, no answer >= %s while open except half-open trials, closes within %s",
 			fd(s.OpensWithin), fd(s.FastFailUnder), fd(s.ClosesWithin)),
 		Details: map[string]string{},
-	}
+	}}
+	c := &j.c
 	errored := func(measured, reason string) steadystate.Check {
 		c.Status, c.Measured, c.Reason = steadystate.CheckErrored, measured, reason
-		return c
+		return *c
 	}
 	win, err := faultWindow(tl, s.Fault)
 	if err != nil {
 		return errored("no fault window", err.Error())
 	}
+	j.win = win
 	all := tl.Observations[s.Probe]
 	judged := make([]steadystate.Observation, 0, len(all))
 	for _, o := range all {
@@ -65,183 +81,111 @@ func (a *Assertion) Check(tl *steadystate.Timeline) steadystate.Check {
 	if !ended {
 		end = last.Add(time.Nanosecond)
 	}
+	j.end = end
 	c.Details["fault window"] = fmt.Sprintf("%s: %s", win.Name, fd(end.Sub(win.Start)))
-	var during, after []steadystate.Observation
+	c.Details["fault effect"] = effectText(win.Effect)
+	var after []steadystate.Observation
 	for _, o := range judged {
 		switch {
 		case o.Time.Before(win.Start):
 		case o.Time.Before(end):
-			during = append(during, o)
+			j.during = append(j.during, o)
 		default:
 			after = append(after, o)
 		}
 	}
-	if len(during) == 0 {
+	if len(j.during) == 0 {
 		return errored("no data", fmt.Sprintf("no ok or failed observations of %s during the %s fault window", s.Probe, fd(end.Sub(win.Start))))
 	}
-	k := s.consecutive()
-	isFast := func(o steadystate.Observation) bool { return o.Latency < s.FastFailUnder }
-	isOK := func(o steadystate.Observation) bool { return o.Status == steadystate.StatusOK }
-	states, source := a.readings(tl)
+	var source string
+	j.states, source = a.readings(tl)
+	j.hasState = s.StateFrom != nil || len(j.states) > 0
 	c.Details["state source"] = source
-	sum := steadystate.Summarize(during)
-	fast := 0
-	for _, o := range during {
-		if isFast(o) {
-			fast++
-		}
+	if len(j.states) > 0 {
+		c.Details["states during fault"] = countStates(j.states, win.Start, end)
 	}
-	c.Details["answers during fault"] = fmt.Sprintf("%d (%d fast < %s, %d slow)", len(during), fast, fd(s.FastFailUnder), len(during)-fast)
-	c.Details["p99 latency during fault"] = fd(sum.P99)
+	n := j.tally()
+	c.Details["answers during fault"] = fmt.Sprintf("%d (%d fast ok, %d fast failed, %d slow; fast < %s)",
+		len(j.during), n.fastOK, n.fastFailed, n.slow, fd(s.FastFailUnder))
+	c.Details["p99 latency during fault"] = fd(steadystate.Summarize(j.during).P99)
 
-	var problems, incomplete, measured []string
-
-	// Opening.
-	iOpen := firstRun(during, k, isFast)
-	if iOpen < 0 {
-		c.Status = steadystate.CheckFailed
-		c.Measured = "never opened"
-		c.Reason = fmt.Sprintf("breaker never opened: %s (< %s) of %d in the %s fault window, never %d in a row; p99 latency %s",
-			plural(fast, "fast answer"), fd(s.FastFailUnder), len(during), fd(end.Sub(win.Start)), min(k, len(during)), fd(sum.P99))
-		return c
+	iOpen, done := j.opening(n)
+	if done {
+		return j.c
 	}
-	answersOpen := during[iOpen].Time
-	c.Details["opened after (answers fast)"] = fd(answersOpen.Sub(win.Start))
-	openedAt := answersOpen
-	stOpen, stOpenOK := firstState(states, win.Start, end, StateOpen)
-	neverOpened := func(reason string) steadystate.Check {
-		c.Status = steadystate.CheckFailed
-		c.Measured = "never opened"
-		c.Reason = fmt.Sprintf("breaker never opened: %s, although answers were fast after %s", reason, fd(answersOpen.Sub(win.Start)))
-		return c
+	j.openPeriod(iOpen)
+	if ended {
+		j.closing(after, last)
+	} else {
+		j.incomplete = append(j.incomplete, "the fault window never ended, so closing could not be judged")
 	}
+	c.Measured = strings.Join(j.measured, ", ")
 	switch {
-	case len(states) == 0 && s.StateFrom != nil:
-		c.Details["opened after (state open)"] = "no state readings"
-		return neverOpened(fmt.Sprintf("no observation of %s carried a breaker state (%s)", s.stateProbe(), source))
-	case len(states) == 0:
-		c.Details["opened after (state open)"] = "no state readings"
-	case !stOpenOK:
-		c.Details["opened after (state open)"] = "never"
-		return neverOpened(fmt.Sprintf("its state was never %q during the fault (%s)", StateOpen, countStates(states, win.Start, end)))
-	default:
-		c.Details["opened after (state open)"] = fd(stOpen.Sub(win.Start))
-		if stOpen.After(openedAt) {
-			openedAt = stOpen
-		}
-	}
-	opensAfter := openedAt.Sub(win.Start)
-	measured = append(measured, "opened after "+fd(opensAfter))
-	if opensAfter > s.OpensWithin {
-		problems = append(problems, fmt.Sprintf("breaker opened after %s, later than opensWithin %s", fd(opensAfter), fd(s.OpensWithin)))
-	}
-
-	// Staying open: no slow answer from the first fast run to the fault end, except
-	// the breaker's own half-open probes.
-	slow, probes := 0, 0
-	var slowest steadystate.Observation
-	for _, o := range during[iOpen:] {
-		if isFast(o) {
-			continue
-		}
-		if o.Values[StateValue] == StateHalfOpen {
-			probes++
-			continue
-		}
-		slow++
-		if o.Latency > slowest.Latency {
-			slowest = o
-		}
-	}
-	c.Details["slow answers while open"] = strconv.Itoa(slow)
-	c.Details["half-open probes"] = strconv.Itoa(probes)
-	measured = append(measured, plural(slow, "slow answer")+" while open")
-	if slow > 0 {
-		problems = append(problems, fmt.Sprintf("breaker flapped: %s (>= %s) while open, the slowest %s at %s after the fault start",
-			plural(slow, "slow answer"), fd(s.FastFailUnder), fd(slowest.Latency), fd(slowest.Time.Sub(win.Start))))
-	}
-
-	// Closing.
-	switch {
-	case !ended:
-		incomplete = append(incomplete, "the fault window never ended, so closing could not be judged")
-	default:
-		iClose := firstRun(after, k, isOK)
-		closedAt, closed := time.Time{}, iClose >= 0
-		if closed {
-			closedAt = after[iClose].Time
-			c.Details["closed after (answers ok)"] = fd(closedAt.Sub(end))
-		} else {
-			c.Details["closed after (answers ok)"] = "never"
-		}
-		if len(states) > 0 {
-			stClose, ok := firstState(states, end, time.Time{}, StateClosed)
-			if ok {
-				c.Details["closed after (state closed)"] = fd(stClose.Sub(end))
-				if stClose.After(closedAt) {
-					closedAt = stClose
-				}
-			} else {
-				c.Details["closed after (state closed)"] = "never"
-				closed = false
-			}
-		}
-		observed := last
-		if n := len(states); n > 0 && states[n-1].t.After(observed) {
-			observed = states[n-1].t
-		}
-		seen := observed.Sub(end)
-		switch closesAfter := closedAt.Sub(end); {
-		case closed && closesAfter > s.ClosesWithin:
-			measured = append(measured, "closed after "+fd(closesAfter))
-			problems = append(problems, fmt.Sprintf("breaker closed after %s, later than closesWithin %s", fd(closesAfter), fd(s.ClosesWithin)))
-		case closed:
-			measured = append(measured, "closed after "+fd(closesAfter))
-		case seen >= s.ClosesWithin:
-			measured = append(measured, "never closed")
-			problems = append(problems, fmt.Sprintf("breaker never closed: %s after the fault ended, %s", fd(seen), notClosed(after, states, end, k)))
-		default:
-			measured = append(measured, "not closed yet")
-			incomplete = append(incomplete, fmt.Sprintf("the run ended %s after the fault, before closesWithin %s elapsed, and the breaker had not closed yet (%s)",
-				fd(seen), fd(s.ClosesWithin), notClosed(after, states, end, k)))
-		}
-	}
-
-	c.Measured = strings.Join(measured, ", ")
-	switch {
-	case len(problems) > 0:
+	case len(j.problems) > 0:
 		c.Status = steadystate.CheckFailed
-		c.Reason = strings.Join(problems, "; ")
-	case len(incomplete) > 0:
+		c.Reason = strings.Join(j.problems, "; ")
+	case len(j.incomplete) > 0:
 		c.Status = steadystate.CheckErrored
-		c.Reason = strings.Join(incomplete, "; ")
+		c.Reason = strings.Join(j.incomplete, "; ")
 	default:
 		c.Status = steadystate.CheckPassed
 	}
-	return c
+	return j.c
 }
 
-// readings returns the breaker state readings in time order and says where they come from.
-func (a *Assertion) readings(tl *steadystate.Timeline) ([]reading, string) {
-	s := a.spec
-	probe := s.stateProbe()
-	source := fmt.Sprintf("Values[%q] of %s", StateValue, probe)
-	switch {
-	case s.StateFrom != nil && s.StateFrom.Header != "":
-		source = fmt.Sprintf("header %s of %s", s.StateFrom.Header, probe)
-	case s.StateFrom != nil:
-		source = "probe " + probe
+// closing judges the breaker's closing after the fault end from the answers after it
+// and the state readings.
+func (j *judge) closing(after []steadystate.Observation, last time.Time) {
+	s, c, fd, end := j.s, &j.c, steadystate.FormatDuration, j.end
+	iClose := firstRun(after, j.k, func(o steadystate.Observation) bool { return o.Status == steadystate.StatusOK })
+	closedAt, closed := time.Time{}, iClose >= 0
+	if closed {
+		closedAt = after[iClose].Time
+		c.Details["closed after (answers ok)"] = fd(closedAt.Sub(end))
+	} else {
+		c.Details["closed after (answers ok)"] = "never"
 	}
-	var out []reading
-	for _, o := range tl.Observations[probe] {
-		if v := o.Values[StateValue]; v != "" && o.Status != steadystate.StatusErrored {
-			out = append(out, reading{t: o.Time, state: normalizeState(v)})
+	if len(j.states) > 0 {
+		if stClose, ok := firstState(j.states, end, time.Time{}, StateClosed); ok {
+			c.Details["closed after (state closed)"] = fd(stClose.Sub(end))
+			if stClose.After(closedAt) {
+				closedAt = stClose
+			}
+		} else {
+			c.Details["closed after (state closed)"] = "never"
+			closed = false
 		}
 	}
-	if len(out) == 0 && s.StateFrom == nil {
-		source = "none (latency only)"
+	observed := last
+	if n := len(j.states); n > 0 && j.states[n-1].at().After(observed) {
+		observed = j.states[n-1].at()
 	}
-	return out, source
+	seen := observed.Sub(end)
+	switch closesAfter := closedAt.Sub(end); {
+	case closed && closesAfter > s.ClosesWithin:
+		j.measured = append(j.measured, "closed after "+fd(closesAfter))
+		j.problems = append(j.problems, fmt.Sprintf("breaker closed after %s, later than closesWithin %s", fd(closesAfter), fd(s.ClosesWithin)))
+	case closed:
+		j.measured = append(j.measured, "closed after "+fd(closesAfter))
+	case seen >= s.ClosesWithin:
+		j.measured = append(j.measured, "never closed")
+		j.problems = append(j.problems, fmt.Sprintf("breaker never closed: %s after the fault ended, %s", fd(seen), notClosed(after, j.states, end, j.k)))
+	default:
+		j.measured = append(j.measured, "not closed yet")
+		j.incomplete = append(j.incomplete, fmt.Sprintf("the run ended %s after the fault, before closesWithin %s elapsed, and the breaker had not closed yet (%s)",
+			fd(seen), fd(s.ClosesWithin), notClosed(after, j.states, end, j.k)))
+	}
+}
+
+// effectText describes a fault window's Effect for the check's details.
+func effectText(e string) string {
+	switch e {
+	case steadystate.EffectSlow:
+		return "slow (unprotected calls are delayed or hang)"
+	case steadystate.EffectFailsFast:
+		return "fails fast (unprotected calls fail quickly by themselves)"
+	}
+	return "unknown (treated as possibly failing fast)"
 }
 
 // faultWindow returns the named fault's window, or the span of all faults.
@@ -289,42 +233,6 @@ func firstRun(obs []steadystate.Observation, k int, pred func(steadystate.Observ
 	return -1
 }
 
-// firstState returns the time of the first reading in [from, to) (to zero: no end)
-// with the given state.
-func firstState(rs []reading, from, to time.Time, state string) (time.Time, bool) {
-	for _, r := range rs {
-		if r.t.Before(from) || (!to.IsZero() && !r.t.Before(to)) {
-			continue
-		}
-		if r.state == state {
-			return r.t, true
-		}
-	}
-	return time.Time{}, false
-}
-
-func countStates(rs []reading, from, to time.Time) string {
-	n := map[string]int{}
-	var order []string
-	for _, r := range rs {
-		if r.t.Before(from) || !r.t.Before(to) {
-			continue
-		}
-		if n[r.state] == 0 {
-			order = append(order, r.state)
-		}
-		n[r.state]++
-	}
-	if len(order) == 0 {
-		return "no state readings in the window"
-	}
-	parts := make([]string, len(order))
-	for i, st := range order {
-		parts[i] = fmt.Sprintf("%s %d", st, n[st])
-	}
-	return "states seen: " + strings.Join(parts, ", ")
-}
-
 // notClosed explains why the breaker does not count as closed after end.
 func notClosed(after []steadystate.Observation, rs []reading, end time.Time, k int) string {
 	ok := 0
@@ -339,7 +247,7 @@ func notClosed(after []steadystate.Observation, rs []reading, end time.Time, k i
 	}
 	var lastState string
 	for _, r := range rs {
-		if !r.t.Before(end) {
+		if !r.at().Before(end) {
 			lastState = r.state
 		}
 	}
@@ -354,26 +262,8 @@ func plural(n int, noun string) string {
 	if n == 1 {
 		return "1 " + noun
 	}
+	if strings.HasSuffix(noun, "s") {
+		return fmt.Sprintf("%d %ses", n, noun)
+	}
 	return fmt.Sprintf("%d %ss", n, noun)
-}
-
-// separators are dropped when comparing state spellings ("half_open", "Half-Open").
-var separators = strings.NewReplacer("_", "", "-", "", " ", "")
-
-// normalizeState maps spellings of the three states to closed, open, half-open.
-func normalizeState(v string) string {
-	switch v {
-	case StateClosed, StateOpen, StateHalfOpen:
-		return v
-	}
-	v = strings.ToLower(strings.TrimSpace(v))
-	switch separators.Replace(v) {
-	case "closed", "close":
-		return StateClosed
-	case "open", "opened":
-		return StateOpen
-	case "halfopen":
-		return StateHalfOpen
-	}
-	return v
 }

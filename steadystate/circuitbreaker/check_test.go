@@ -105,7 +105,7 @@ func TestCheck(t *testing.T) {
 			measured: []string{"opened after 300ms", "0 slow answers while open", "closed after 1.6s"},
 			details: map[string]string{
 				"opened after (answers fast)": "300ms", "opened after (state open)": "300ms",
-				"half-open probes": "1", "closed after (answers ok)": "0s", "closed after (state closed)": "1.6s",
+				"half-open trials": "1 (1 ok, 0 failed)", "closed after (answers ok)": "0s", "closed after (state closed)": "1.6s",
 				"fault window": "payments-down: 5s", "state source": "header X-Circuit-State of checkout",
 			},
 		},
@@ -137,12 +137,12 @@ func TestCheck(t *testing.T) {
 			details: map[string]string{"opened after (answers fast)": "0s", "opened after (state open)": "2.5s"},
 		},
 		{
-			name: "flapping: slow answers while open",
+			name: "flapping: closed and re-opened while the fault held",
 			spec: spec(withHeader),
 			tl: timeline(fault, map[string][]steadystate.Observation{"checkout": series(
 				ok(10, 5*ms, "closed"), ok(10, fastL, "open"), ok(2, 300*ms, "closed"), ok(38, fastL, "open"), ok(40, 5*ms, "closed"))}),
 			status:  steadystate.CheckFailed,
-			reason:  []string{"breaker flapped: 2 slow answers (>= 50ms) while open, the slowest 300ms at 1s after the fault start"},
+			reason:  []string{"breaker flapped: it closed at +1s while the fault held and re-opened 1 time; 2 slow answers (>= 50ms) while closed, the slowest 300ms at +1s"},
 			details: map[string]string{"slow answers while open": "2"},
 		},
 		{
@@ -187,7 +187,7 @@ func TestCheck(t *testing.T) {
 				ok(10, 5*ms, ""), bad(50, fastL, ""), ok(30, 5*ms, ""))}),
 			status:   steadystate.CheckFailed,
 			measured: []string{"never opened"},
-			reason:   []string{"breaker never opened: no observation of checkout carried a breaker state (header X-Circuit-State of checkout), although answers were fast after 0s"},
+			reason:   []string{"breaker never opened: no observation of checkout carried a breaker state (header X-Circuit-State of checkout); the answers failed fast from 0s after the fault start (50 fast failures, no fast success), which the fault can cause with no breaker at all"},
 		},
 		{
 			name: "state reported but never open",

@@ -11,11 +11,28 @@ import (
 // errNotFound: no sample matched.
 var errNotFound = errors.New("not found")
 
+// sample is one sample of a metric: its labels and value.
+type sample struct {
+	labels map[string]string
+	value  float64
+}
+
 // findSample returns the value of the first sample of metric name in a Prometheus
 // text exposition whose labels include want. It understands the text format's
 // comments, label escapes (\\, \", \n), optional timestamps and the special values
 // NaN, +Inf and -Inf.
 func findSample(text, name string, want map[string]string) (float64, error) {
+	ss, err := findSamples(text, name, want, 1)
+	if err != nil {
+		return 0, err
+	}
+	return ss[0].value, nil
+}
+
+// findSamples returns up to limit (0: all) samples of metric name whose labels
+// include want, in the order of the exposition, or errNotFound.
+func findSamples(text, name string, want map[string]string, limit int) ([]sample, error) {
+	var out []sample
 	for n, line := range strings.Split(text, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || line[0] == '#' {
@@ -30,7 +47,7 @@ func findSample(text, name string, want map[string]string) (float64, error) {
 			var err error
 			labels, rest, err = parseLabels(rest[1:])
 			if err != nil {
-				return 0, fmt.Errorf("metric %s, line %d: %w", name, n+1, err)
+				return nil, fmt.Errorf("metric %s, line %d: %w", name, n+1, err)
 			}
 		}
 		if !matches(labels, want) {
@@ -38,15 +55,21 @@ func findSample(text, name string, want map[string]string) (float64, error) {
 		}
 		fields := strings.Fields(rest)
 		if len(fields) == 0 {
-			return 0, fmt.Errorf("metric %s, line %d: no value", name, n+1)
+			return nil, fmt.Errorf("metric %s, line %d: no value", name, n+1)
 		}
 		v, err := strconv.ParseFloat(fields[0], 64)
 		if err != nil {
-			return 0, fmt.Errorf("metric %s, line %d: bad value %q", name, n+1, fields[0])
+			return nil, fmt.Errorf("metric %s, line %d: bad value %q", name, n+1, fields[0])
 		}
-		return v, nil
+		out = append(out, sample{labels: labels, value: v})
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 	}
-	return 0, fmt.Errorf("metric %s%s %w", name, formatLabels(want), errNotFound)
+	if len(out) == 0 {
+		return nil, fmt.Errorf("metric %s%s %w", name, formatLabels(want), errNotFound)
+	}
+	return out, nil
 }
 
 // parseLabels reads `a="x",b="y"}` and returns the labels and what follows the brace.

@@ -22,32 +22,43 @@
 //	      stateFrom: {header: X-Circuit-State}   # or {probe: checkout-breaker}
 //
 // Definitions (errored observations are ignored throughout; they say nothing of the
-// system):
+// system). A state reading is an observation of the state probe with
+// Values["breaker"] set; it covers its flight [Time, Time+Latency].
 //
-//   - opened (answers): the time of the first observation in the fault window that
-//     starts a run of K consecutive fast answers (latency < fastFailUnder, ok or failed).
-//   - opened (state): the first observation in the fault window whose breaker state
-//     (Values["breaker"]) is "open".
+//   - opened (answers): the first observation in the fault window that starts a run
+//     of K consecutive fast answers (latency < fastFailUnder). With a state source
+//     any fast answer counts; without one, a fast failure counts only under a fault
+//     whose Window.Effect is EffectSlow (a fault that fails fast by itself makes
+//     fast failures with no breaker at all), a fast success (fallback) always. When
+//     only fast failures of such a fault are seen, the check is errored and asks
+//     for stateFrom: it cannot tell.
+//   - opened (state): the first reading in the fault window that is "open".
 //   - opensAfter = max(opened (answers), opened (state)) − fault start; it must be
 //     <= opensWithin. The state part applies when state readings exist.
-//   - stays open: between opened (answers) and the fault end, no answer is slow
-//     (latency >= fastFailUnder), except answers the breaker admitted as its
-//     half-open probe (Values["breaker"] == "half-open"), which are counted apart.
+//   - stays open: each slow answer (latency >= fastFailUnder) from opened (answers)
+//     to the fault end is attributed to the breaker's state while it was in flight
+//     (see attribute): a half-open reading overlapping it or next to it makes it a
+//     half-open trial, which is the design and never a violation (counted with its
+//     outcome in Details["half-open trials"]). Flapping is the breaker closing
+//     while the fault held: a "closed" reading wholly inside the fault after the
+//     first "open" one. Slow answers no reading explains are grouped in runs: fewer
+//     than K in a row are read as a trial the readings missed; K or more fail.
 //   - closed (answers): the first observation at or after the fault end that starts a
 //     run of K consecutive ok answers. Without breaker state this is all that can
 //     be seen, and a fallback answer counts as a success.
-//   - closed (state): the first observation at or after the fault end with state
-//     "closed".
+//   - closed (state): the first reading at or after the fault end that is "closed".
 //   - closesAfter = max(closed (answers), closed (state)) − fault end; it must be
 //     <= closesWithin. If the run ended before closesWithin elapsed and the breaker
 //     had not closed yet, the check is errored (could not be judged), not failed.
 //
 // Breaker state comes from Values["breaker"] of the asserted probe (the http probe
 // records the X-Circuit-State / X-Breaker-State response header there) or, with
-// stateFrom.probe, of another probe, typically a `breakerState` probe reading a JSON
-// endpoint or a Prometheus metric. With stateFrom set, state readings are required:
-// a service that never reports its breaker state fails ("breaker never opened").
-// Without stateFrom, state readings are used when present.
+// stateFrom.probe, of another probe: a `breakerState` probe reading a JSON endpoint
+// or a Prometheus metric, a `prometheus` probe in breaker mode, or any probe that
+// sets Values["breaker"] to closed, open or half-open (the contract). With
+// stateFrom set, state readings are required: a service that never reports its
+// breaker state fails ("breaker never opened"). Without stateFrom, state readings
+// are used when present.
 package circuitbreaker
 
 import (
@@ -168,7 +179,7 @@ func (s *Spec) stateProbe() string {
 func Register(r *steadystate.Registry) error {
 	if err := r.RegisterAssertion(steadystate.AssertionDefinition{
 		Key:     Key,
-		Summary: "the breaker opens within a bound after the fault starts (answers fast), stays open, and closes within a bound after it ends",
+		Summary: "the breaker opens within a bound after the fault starts (answers fast), stays open apart from half-open trials, and closes within a bound after it ends",
 		NewSpec: func() any { return &Spec{} },
 		New: func(spec any, _ *steadystate.Env) (steadystate.Assertion, error) {
 			s, ok := spec.(*Spec)

@@ -29,17 +29,25 @@ const DefaultProbeTimeout = time.Second
 //
 //	probes:
 //	  - name: checkout-breaker
-//	    every: 200ms
+//	    every: 100ms
 //	    breakerState:
 //	      http: {url: "http://127.0.0.1:18080/breaker", jsonField: state}
-//	      # or
+//	      # or a numeric gauge (gobreaker, failsafe-style 0/1/2):
 //	      metric: {url: "http://127.0.0.1:18080/metrics", name: checkout_breaker_state,
-//	               labels: {name: payments}, openValue: 2, halfOpenValue: 1}
+//	               labels: {name: payments}, closedValue: 0, openValue: 2, halfOpenValue: 1}
+//	      # or one series per state, the current one at 1 (resilience4j, Micrometer):
+//	      metric: {url: "http://127.0.0.1:8080/actuator/prometheus",
+//	               name: resilience4j_circuitbreaker_state, labels: {name: backendA},
+//	               stateLabel: state}
 //
 // The observation is ok when the breaker is closed and failed when it is open or
 // half-open (the system is degraded), or when the endpoint answered badly (not 2xx,
 // field or metric missing, unknown state). Transport errors are failed too (the
 // target is down); only a request that cannot be built is errored.
+//
+// Values["breaker"] with one of the three states is the contract every breaker state
+// source keeps (this probe, the http probe's X-Circuit-State header, any probe named
+// by circuitBreaker.stateFrom.probe): circuitBreaker reads nothing else.
 type ProbeSpec struct {
 	HTTP    *HTTPState    `yaml:"http,omitempty" json:"http,omitempty"`
 	Metric  *MetricState  `yaml:"metric,omitempty" json:"metric,omitempty"`
@@ -53,16 +61,32 @@ type HTTPState struct {
 	JSONField string `yaml:"jsonField,omitempty" json:"jsonField,omitempty"`
 }
 
-// MetricState reads the state from a gauge in the Prometheus text format.
+// MetricState reads the state from a metric in the Prometheus text format, either a
+// numeric gauge (OpenValue, HalfOpenValue, ClosedValue) or one series per state
+// (StateLabel).
 type MetricState struct {
 	URL  string `yaml:"url" json:"url"`
 	Name string `yaml:"name" json:"name"`
-	// Labels the sample must carry (others are ignored).
+	// Labels the sample must carry (others are ignored), e.g. {name: payments} to
+	// pick one breaker among several.
 	Labels map[string]string `yaml:"labels,omitempty" json:"labels,omitempty"`
-	// OpenValue is the gauge value meaning open (required).
-	OpenValue *float64 `yaml:"openValue" json:"openValue"`
-	// HalfOpenValue is the value meaning half-open (optional); any other value is closed.
+	// OpenValue is the gauge value meaning open (required without StateLabel).
+	OpenValue *float64 `yaml:"openValue,omitempty" json:"openValue,omitempty"`
+	// HalfOpenValue is the value meaning half-open (optional).
 	HalfOpenValue *float64 `yaml:"halfOpenValue,omitempty" json:"halfOpenValue,omitempty"`
+	// ClosedValue is the value meaning closed (optional). When set, any value that is
+	// none of the three is a failed observation ("unknown value"); when not set,
+	// any value other than OpenValue and HalfOpenValue reads as closed.
+	ClosedValue *float64 `yaml:"closedValue,omitempty" json:"closedValue,omitempty"`
+	// StateLabel names the label that carries the state when the exporter writes
+	// one series per state, the current one with value 1 and the others 0
+	// (resilience4j_circuitbreaker_state{name="backendA",state="half_open"} 1). The
+	// label's values are read as: closed, open, half_open / half-open (any case),
+	// forced_open (open), disabled and metrics_only (closed), plus StateValues.
+	StateLabel string `yaml:"stateLabel,omitempty" json:"stateLabel,omitempty"`
+	// StateValues maps further values of StateLabel to closed, open or half-open,
+	// e.g. {tripped: open, probing: half-open}.
+	StateValues map[string]string `yaml:"stateValues,omitempty" json:"stateValues,omitempty"`
 	// WhenAbsent is the state read when the endpoint answers but has no matching
 	// sample (a gauge exported only once the breaker exists): closed, open or
 	// half-open. Default: an absent metric is a failed observation.
@@ -85,12 +109,7 @@ func (s *ProbeSpec) Validate(p *field.Path) field.ErrorList {
 		if s.Metric.Name == "" {
 			errs = append(errs, field.Required(mp.Child("name"), "must name a metric"))
 		}
-		if s.Metric.OpenValue == nil {
-			errs = append(errs, field.Required(mp.Child("openValue"), "must give the value that means open, e.g. 2"))
-		}
-		if a := s.Metric.WhenAbsent; a != "" && a != StateClosed && a != StateOpen && a != StateHalfOpen {
-			errs = append(errs, field.NotSupported(mp.Child("whenAbsent"), a, []string{StateClosed, StateOpen, StateHalfOpen}))
-		}
+		errs = append(errs, s.Metric.validate(mp)...)
 	}
 	if s.Timeout < 0 {
 		errs = append(errs, field.Invalid(p.Child("timeout"), s.Timeout.String(), "must be > 0"))
@@ -210,22 +229,4 @@ func jsonState(body []byte, path string) (string, error) {
 		return "", fmt.Errorf("field %q is %T, want a string", path, v)
 	}
 	return normalizeState(s), nil
-}
-
-// state finds the metric's first matching sample and maps its value to a state.
-func (m *MetricState) state(body []byte) (string, error) {
-	v, err := findSample(string(body), m.Name, m.Labels)
-	if errors.Is(err, errNotFound) && m.WhenAbsent != "" {
-		return m.WhenAbsent, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	switch {
-	case v == *m.OpenValue:
-		return StateOpen, nil
-	case m.HalfOpenValue != nil && v == *m.HalfOpenValue:
-		return StateHalfOpen, nil
-	}
-	return StateClosed, nil
 }

@@ -138,6 +138,11 @@ func (p *Probe) Probe(ctx context.Context) steadystate.Observation {
 		return errored("building request: " + err.Error())
 	}
 	for k, v := range p.spec.Headers {
+		// A request that cannot be built says nothing of the system: errored, not
+		// failed (Validate refuses these; a spec built in Go may still have one).
+		if msg := headerValueErr(v); msg != "" {
+			return errored(fmt.Sprintf("building request: header %s: %s", k, msg))
+		}
 		if strings.EqualFold(k, "Host") {
 			req.Host = v
 			continue

@@ -135,6 +135,26 @@ func TestProbe(t *testing.T) {
 	}
 }
 
+// TestUnbuildableRequestIsErrored: a request that cannot even be built (a header
+// value with CR/LF, in a spec built in Go without Validate) says nothing of the
+// system: every observation is errored, and nothing reaches the server.
+func TestUnbuildableRequestIsErrored(t *testing.T) {
+	srv, conns := startHTTP(t)
+	for _, h := range []map[string]string{{"X-A": "1\r\nX-B: 2"}, {"Host": "a\nb"}} {
+		p, err := New(&Spec{URL: srv.URL + "/ok", Headers: h})
+		if err != nil {
+			t.Fatal(err)
+		}
+		o := p.Probe(context.Background())
+		if o.Status != steadystate.StatusErrored || !strings.Contains(o.Detail, "must not contain CR or LF") {
+			t.Errorf("headers %q: got %s %q, want errored", h, o.Status, o.Detail)
+		}
+	}
+	if n := conns.Load(); n != 0 {
+		t.Errorf("%d connections reached the server", n)
+	}
+}
+
 func TestProbeValues(t *testing.T) {
 	srv, _ := startHTTP(t)
 	o := probeOnce(t, Spec{URL: srv.URL + "/ok"})
@@ -251,6 +271,9 @@ func TestValidate(t *testing.T) {
 		{"unparseable", Spec{URL: "http://a b/"}, []string{"must be a valid url"}},
 		{"bad method", Spec{URL: "http://a/", Method: "GE T"}, []string{"http.method"}},
 		{"bad header", Spec{URL: "http://a/", Headers: map[string]string{"X Bad": "1"}}, []string{"http.headers[X Bad]"}},
+		{"header value with CR LF", Spec{URL: "http://a/", Headers: map[string]string{"X-A": "1\r\nX-Injected: 2"}}, []string{"http.headers[X-A]", "must not contain CR or LF"}},
+		{"header value with LF", Spec{URL: "http://a/", Headers: map[string]string{"Host": "a\nb"}}, []string{"http.headers[Host]", "must not contain CR or LF"}},
+		{"header value with NUL", Spec{URL: "http://a/", Headers: map[string]string{"X-A": "a\x00b"}}, []string{"must not contain control characters"}},
 		{"bad status", Spec{URL: "http://a/", ExpectStatus: []int{200, 99}}, []string{"http.expectStatus[1]", "between 100 and 599"}},
 		{"bad regex", Spec{URL: "http://a/", BodyRegex: "(("}, []string{"http.bodyRegex", "valid regular expression"}},
 		{"negative timeout", Spec{URL: "http://a/", Timeout: -time.Second}, []string{"http.timeout", "must be > 0"}},

@@ -43,12 +43,15 @@ package httpprobe
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
+	"golang.org/x/net/http/httpguts"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 )
 
@@ -110,9 +113,11 @@ func (s *Spec) Validate(p *field.Path) field.ErrorList {
 	if s.Method != "" && !validToken(s.Method) {
 		errs = append(errs, field.Invalid(p.Child("method"), s.Method, "must be an http method token such as GET or POST"))
 	}
-	for k := range s.Headers {
+	for _, k := range slices.Sorted(maps.Keys(s.Headers)) {
 		if !validToken(k) {
 			errs = append(errs, field.Invalid(p.Child("headers").Key(k), k, "must be a valid header name"))
+		} else if err := headerValueErr(s.Headers[k]); err != "" {
+			errs = append(errs, field.Invalid(p.Child("headers").Key(k), s.Headers[k], err))
 		}
 	}
 	for i, c := range s.ExpectStatus {
@@ -143,6 +148,19 @@ func urlErr(err error) string {
 }
 
 // validToken reports whether s is an RFC 9110 token (method or header name).
+// headerValueErr says what makes v unusable as a header value ("" when nothing):
+// a CR or LF would split the request (header injection), other control
+// characters are refused by net/http; either way no request could be sent.
+func headerValueErr(v string) string {
+	if strings.ContainsAny(v, "\r\n") {
+		return "must not contain CR or LF (a header value is one line)"
+	}
+	if !httpguts.ValidHeaderFieldValue(v) {
+		return "must not contain control characters"
+	}
+	return ""
+}
+
 func validToken(s string) bool {
 	if s == "" {
 		return false

@@ -10,6 +10,7 @@ import (
 	"github.com/faultline-dev/faultline/steadystate/execprobe"
 	"github.com/faultline-dev/faultline/steadystate/httpprobe"
 	"github.com/faultline-dev/faultline/steadystate/kubeprobe"
+	"github.com/faultline-dev/faultline/steadystate/promprobe"
 	"github.com/faultline-dev/faultline/steadystate/rollback"
 	"github.com/faultline-dev/faultline/steadystate/selfhealing"
 	"github.com/faultline-dev/faultline/steadystate/tcpprobe"
@@ -23,6 +24,7 @@ func Register(r *steadystate.Registry) error {
 		execprobe.Register(r),
 		circuitbreaker.Register(r),
 		kubeprobe.Register(r),
+		promprobe.Register(r),
 		rollback.RegisterAssertion(r),
 		selfhealing.Register(r),
 	)

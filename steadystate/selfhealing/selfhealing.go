@@ -89,8 +89,11 @@ func (s *Spec) Validate(p *field.Path) field.ErrorList {
 	if s.Probe == "" {
 		errs = append(errs, field.Required(p.Child("probe"), "must name a probe"))
 	}
-	if s.RecoversWithin <= 0 {
+	switch {
+	case s.RecoversWithin == 0:
 		errs = append(errs, field.Required(p.Child("recoversWithin"), "must be a duration > 0, e.g. 15s"))
+	case s.RecoversWithin < 0:
+		errs = append(errs, field.Invalid(p.Child("recoversWithin"), s.RecoversWithin.String(), "must be positive, e.g. 15s"))
 	}
 	if s.SteadyObservations < 0 {
 		errs = append(errs, field.Invalid(p.Child("steadyObservations"), s.SteadyObservations, "must be >= 1"))

@@ -9,8 +9,12 @@
 # runs the experiment, prints the verdict and the report path, and exits with the
 # exit code of `chaos run` (0 passed, 1 failed, 2 invalid, 3 aborted/errored).
 # Defaults: resilient, examples/shop/experiments/payments-outage.yaml.
+# An experiment that mentions 127.0.0.1:19090 (payments-outage-prometheus.yaml) also
+# gets a Prometheus there, scraping checkout every 250ms, with its data in the report
+# directory; it needs Debian's `prometheus` package (or PROMETHEUS=/path/to/prometheus).
 # Environment: REPORT_DIR (default chaos-reports/shop-<experiment>-<build>-<time>),
-# GO (default go), CHAOS_FLAGS (extra flags for `chaos run`, e.g. "--progress plain").
+# GO (default go), CHAOS_FLAGS (extra flags for `chaos run`, e.g. "--progress plain"),
+# PROMETHEUS (default /usr/bin/prometheus).
 set -euo pipefail
 
 build=${1:-resilient}
@@ -32,12 +36,24 @@ esac
 checkout_addr=127.0.0.1:18080
 proxy_addr=127.0.0.1:18081
 payments_addr=127.0.0.1:18082
+prometheus_addr=127.0.0.1:19090
+addrs=($checkout_addr $proxy_addr $payments_addr)
+with_prometheus=false
+if grep -q "$prometheus_addr" "$experiment"; then
+	with_prometheus=true
+	addrs+=($prometheus_addr)
+	PROMETHEUS=${PROMETHEUS:-/usr/bin/prometheus}
+	if ! [[ -x $PROMETHEUS ]]; then
+		echo "$0: $experiment needs Prometheus; install Debian's package (apt-get install prometheus) or set PROMETHEUS" >&2
+		exit 2
+	fi
+fi
 
 # in_use ADDR: something accepts connections on ADDR.
 in_use() { (exec 3<>"/dev/tcp/${1%:*}/${1#*:}") 2>/dev/null; }
-for a in $checkout_addr $proxy_addr $payments_addr; do
+for a in "${addrs[@]}"; do
 	if in_use "$a"; then
-		echo "$0: $a is already in use; stop what listens there (the example uses 18080-18082)" >&2
+		echo "$0: $a is already in use; stop what listens there (the example uses 18080-18082 and 19090)" >&2
 		exit 2
 	fi
 done
@@ -80,6 +96,29 @@ for url in "http://$payments_addr/healthz" "http://$checkout_addr/healthz"; do
 	done
 done
 echo "shop up: checkout ($build) http://$checkout_addr -> proxy $proxy_addr -> payments $payments_addr"
+
+if $with_prometheus; then
+	cat >"$report_dir/prometheus.yml" <<-EOF
+		global: {scrape_interval: 250ms, scrape_timeout: 250ms}
+		scrape_configs:
+		  - job_name: shop-checkout
+		    static_configs: [{targets: ["$checkout_addr"]}]
+	EOF
+	"$PROMETHEUS" --config.file="$report_dir/prometheus.yml" --storage.tsdb.path="$report_dir/prometheus-data" \
+		--web.listen-address="$prometheus_addr" --log.level=warn >"$report_dir/prometheus.log" 2>&1 &
+	pids+=($!)
+	# Wait up to 30 s for the first successful scrape of checkout to land.
+	for i in $(seq 300); do
+		curl -fsS --noproxy '*' --max-time 1 "http://$prometheus_addr/api/v1/query" \
+			--data-urlencode 'query=up{job="shop-checkout"} == 1' 2>/dev/null | grep -q '"value"' && break
+		if ((i == 300)); then
+			echo "$0: Prometheus on $prometheus_addr has not scraped checkout within 30s; see $report_dir/prometheus.log" >&2
+			exit 3
+		fi
+		sleep 0.1
+	done
+	echo "prometheus up: http://$prometheus_addr scraping checkout every 250ms"
+fi
 
 code=0
 # shellcheck disable=SC2086 # CHAOS_FLAGS is a list of flags
