@@ -46,8 +46,9 @@ demo-kubernetes: build
 ## netlink vs tc/nft (root), decoder and CLI, 300-pod kill on the real control plane)
 bench: build testenv
 	{ $(GO) test -run='^$$' -bench=. -benchtime=3x ./cmd/chaos/ ; \
-	  $(GO) test -run='^$$' -bench=. -benchmem ./experiments/ ./steadystate/... ; \
-	  $(GO) test -run='^$$' -bench=. -benchtime=1x ./injectors/proxy/ ; \
+	  $(GO) test -run='^$$' -bench=. -skip=AbortLatency -benchmem ./experiments/ ./steadystate/... ; \
+	  $(GO) test -run='^$$' -bench=AbortLatency -benchtime=10x ./experiments/ ; \
+	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 20m ./injectors/proxy/ ; \
 	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
 	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \
 	} 2>&1 | tee bench.txt

@@ -3,6 +3,7 @@ package experiments
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -166,7 +167,10 @@ func (r *run) undoFailedInject(ctx context.Context, f *faultRun, state json.RawM
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.e.Spec.Safety.RevertTimeout)
 	defer cancel()
-	return f.def.Recover(rctx, r.env, state)
+	if err := f.def.Recover(rctx, r.env, state); !errors.Is(err, injectors.ErrNothingToRevert) {
+		return err
+	}
+	return nil // Inject had undone it all already
 }
 
 // revertFault reverts f once, under its own timeout that an interrupt does not cancel.

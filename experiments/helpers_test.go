@@ -10,7 +10,7 @@ import (
 )
 
 // startSleep starts `sleep 301.<tag>`, a real process matchable by its command line.
-func startSleep(t *testing.T, tag string) *exec.Cmd {
+func startSleep(t testing.TB, tag string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command("sleep", "301."+tag)
 	if err := cmd.Start(); err != nil {
@@ -24,7 +24,7 @@ func startSleep(t *testing.T, tag string) *exec.Cmd {
 	return cmd
 }
 
-func stateOf(t *testing.T, cmd *exec.Cmd) byte {
+func stateOf(t testing.TB, cmd *exec.Cmd) byte {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(cmd.Process.Pid) + "/stat")
 	if err != nil {
 		return 'X'

@@ -1,16 +1,15 @@
 package experiments
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/kube"
@@ -28,10 +27,17 @@ import (
 //	{"event":"reverted","fault":"pause-api"}
 //	{"event":"revert-failed","fault":"pause-api","error":"..."}
 //	{"event":"end",     "verdict":"passed"}
+//	{"event":"recovered","fault":"pause-api"}                   ← chaos recover
+//	{"event":"torn-tail"}   ← recover found the line before it cut short by a crash
 
 // JournalEntry is one line of a run's journal.
+//
+// Event, Fault and Kind come first, so that even a record cut short early names
+// its fault.
 type JournalEntry struct {
 	Event      string          `json:"event"`
+	Fault      string          `json:"fault,omitempty"`
+	Kind       string          `json:"kind,omitempty"`
 	Time       time.Time       `json:"time"`
 	RunID      string          `json:"runID,omitempty"`
 	Experiment string          `json:"experiment,omitempty"`
@@ -39,8 +45,6 @@ type JournalEntry struct {
 	PID        int             `json:"pid,omitempty"`
 	PIDStart   uint64          `json:"pidStart,omitempty"`
 	Target     *kube.Target    `json:"target,omitempty"`
-	Fault      string          `json:"fault,omitempty"`
-	Kind       string          `json:"kind,omitempty"`
 	Targets    json.RawMessage `json:"targets,omitempty"`
 	State      json.RawMessage `json:"state,omitempty"`
 	Error      string          `json:"error,omitempty"`
@@ -63,10 +67,16 @@ func DefaultJournalDir() string {
 }
 
 // runJournal writes one run's journal.
+//
+// Each record is one write(2) of one complete line on an O_APPEND file, then
+// fsync. A write that fails part-way is cut off again (truncated to the size
+// before it), so a later record never lands glued to a partial one; if even that
+// fails, the journal refuses further records rather than write after garbage.
 type runJournal struct {
-	mu   sync.Mutex
-	path string
-	f    *os.File
+	mu     sync.Mutex
+	path   string
+	f      *os.File
+	broken error // set when a partial record could not be cut off
 }
 
 func openRunJournal(dir string, head JournalEntry) (*runJournal, error) {
@@ -103,7 +113,39 @@ func (j *runJournal) append(e JournalEntry) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
+	return j.writeLocked(append(b, '\n'))
+}
+
+// writeLocked appends one complete record; j.mu is held.
+func (j *runJournal) writeLocked(rec []byte) error {
+	if j.broken != nil {
+		return fmt.Errorf("journal: %s is unusable after a failed write: %w", j.path, j.broken)
+	}
+	// The size before the write, from the file itself: recover --force may append
+	// to a live run's journal at the same time.
+	var pre int64 = -1
+	if st, err := j.f.Stat(); err == nil {
+		pre = st.Size()
+	}
+	n, err := j.f.Write(rec)
+	if err != nil || n != len(rec) {
+		if n > 0 {
+			// Cut the partial record off, unless someone appended after it.
+			st, serr := j.f.Stat()
+			switch {
+			case serr != nil || pre < 0:
+				j.broken = errors.Join(serr, errors.New("size before the write unknown"))
+			case st.Size() == pre+int64(n):
+				if terr := j.f.Truncate(pre); terr != nil {
+					j.broken = terr
+				}
+			default:
+				j.broken = errors.New("a partial record could not be cut off")
+			}
+		}
+		if err == nil {
+			err = io.ErrShortWrite
+		}
 		return fmt.Errorf("journal: writing %s: %w", j.path, err)
 	}
 	if err := j.f.Sync(); err != nil {
@@ -112,16 +154,66 @@ func (j *runJournal) append(e JournalEntry) error {
 	return nil
 }
 
-// close ends the journal; when done (nothing left to revert) the file is renamed.
+// close ends the journal; when done (nothing left to revert) the file is renamed
+// to <runID>.done.jsonl. A file that is already renamed (another process closed
+// it) is not an error.
 func (j *runJournal) close(verdict string, done bool) error {
 	err := j.append(JournalEntry{Event: "end", Verdict: verdict})
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	err = errors.Join(err, j.f.Close())
 	if done {
-		err = errors.Join(err, os.Rename(j.path, strings.TrimSuffix(j.path, ".jsonl")+".done.jsonl"))
+		donePath := strings.TrimSuffix(j.path, ".jsonl") + ".done.jsonl"
+		rerr := os.Rename(j.path, donePath)
+		if errors.Is(rerr, os.ErrNotExist) {
+			if _, serr := os.Lstat(donePath); serr == nil {
+				rerr = nil
+			}
+		}
+		err = errors.Join(err, rerr)
 	}
 	return err
+}
+
+// reopenRunJournal opens an unfinished run's journal to append to it (recover). A
+// file that ends in a torn record (a crash mid-write) gets a newline and a
+// "torn-tail" record first, so what recover appends stays readable and the torn
+// record is still known as torn, not taken for a corrupt one.
+func reopenRunJournal(path string) (*runJournal, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_APPEND|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("journal: %s is not a regular file", path)
+	}
+	j := &runJournal{path: path, f: f}
+	if st.Size() == 0 {
+		return j, nil
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("journal: reading %s: %w", path, err)
+	}
+	if last[0] != '\n' {
+		b, _ := json.Marshal(JournalEntry{Event: "torn-tail", Time: time.Now().UTC()})
+		if err := j.writeLocked(append(append([]byte{'\n'}, b...), '\n')); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return j, nil
+}
+
+// closeFile closes the journal without an "end" record: its runner still runs
+// and will end it.
+func (j *runJournal) closeFile() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.f.Close()
 }
 
 // faultJournal is the injectors.Journal of one fault.
@@ -142,96 +234,4 @@ func (f *faultJournal) Record(state any) error {
 	}
 	f.last = b
 	return nil
-}
-
-// JournaledRun is a run as read back from its journal.
-type JournaledRun struct {
-	Path       string
-	RunID      string
-	Experiment string
-	PID        int
-	PIDStart   uint64
-	Target     *kube.Target
-	Ended      bool // an "end" line was written
-	// Pending are the faults injected (or being injected) and not reverted.
-	Pending []PendingFault
-}
-
-// PendingFault is one fault a run left active, with its last journaled state.
-type PendingFault struct {
-	Fault string
-	Kind  string
-	State json.RawMessage // nil: the injector recorded nothing, so it changed nothing
-	Error string          // last revert error, if a revert failed
-}
-
-// ReadJournal reads every unfinished run's journal in dir (files *.jsonl that are not
-// *.done.jsonl). A torn last line (crash mid-write) is ignored.
-func ReadJournal(dir string) ([]JournaledRun, error) {
-	entries, err := os.ReadDir(dir)
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	var runs []JournaledRun
-	for _, e := range entries {
-		name := e.Name()
-		if !strings.HasSuffix(name, ".jsonl") || strings.HasSuffix(name, ".done.jsonl") {
-			continue
-		}
-		run, err := readRunJournal(filepath.Join(dir, name))
-		if err != nil {
-			return nil, err
-		}
-		runs = append(runs, run)
-	}
-	sort.Slice(runs, func(i, k int) bool { return runs[i].RunID < runs[k].RunID })
-	return runs, nil
-}
-
-func readRunJournal(path string) (JournaledRun, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return JournaledRun{}, fmt.Errorf("journal: %w", err)
-	}
-	run := JournaledRun{Path: path, RunID: strings.TrimSuffix(filepath.Base(path), ".jsonl")}
-	pending := map[string]*PendingFault{}
-	var order []string
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	sc.Buffer(make([]byte, 0, 64<<10), 16<<20)
-	for sc.Scan() {
-		var e JournalEntry
-		if json.Unmarshal(sc.Bytes(), &e) != nil {
-			continue // torn write at a crash
-		}
-		switch e.Event {
-		case "run":
-			run.RunID, run.Experiment, run.PID, run.PIDStart, run.Target = e.RunID, e.Experiment, e.PID, e.PIDStart, e.Target
-		case "inject":
-			if _, ok := pending[e.Fault]; !ok {
-				order = append(order, e.Fault)
-			}
-			pending[e.Fault] = &PendingFault{Fault: e.Fault, Kind: e.Kind}
-		case "state":
-			if p, ok := pending[e.Fault]; ok {
-				p.State = e.State
-			}
-		case "revert-failed":
-			if p, ok := pending[e.Fault]; ok {
-				p.Error = e.Error
-			}
-		case "reverted", "recovered":
-			delete(pending, e.Fault)
-		case "end":
-			run.Ended = true
-		}
-	}
-	for _, name := range order {
-		if p, ok := pending[name]; ok {
-			run.Pending = append(run.Pending, *p)
-		}
-	}
-	return run, nil
 }

@@ -50,9 +50,10 @@ func TestJournalRecoverFromDeadRunner(t *testing.T) {
 	_ = j.append(JournalEntry{Event: "reverted", Fault: "b"})
 	// c recorded nothing: it changed nothing.
 	_ = j.f.Close()
-	// A torn last line, as a crash mid-write leaves.
+	// A torn last line, as a crash mid-write leaves: a's next state, never
+	// acknowledged, so the change it announced was not made.
 	f, _ := os.OpenFile(filepath.Join(dir, "run-1.jsonl"), os.O_APPEND|os.O_WRONLY, 0)
-	_, _ = f.WriteString(`{"event":"state","fault":"c","sta`)
+	_, _ = f.WriteString(`{"event":"state","fault":"a","state":{"v":`)
 	f.Close()
 
 	var undone []string
@@ -68,7 +69,7 @@ func TestJournalRecoverFromDeadRunner(t *testing.T) {
 	for _, a := range actions {
 		got = append(got, a.Fault+"="+a.Action)
 	}
-	want := "c=nothing to revert: the injector had not changed anything yet|a=reverted"
+	want := "c=nothing to revert: the injector had not changed anything yet|a=reverted (its last state record (line 9) was torn by the crash; the complete one before it was used)"
 	if strings.Join(got, "|") != want {
 		t.Fatalf("actions %v, want %s", got, want)
 	}
@@ -89,7 +90,7 @@ func TestRecoverSkipsLiveRunner(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = j.append(JournalEntry{Event: "inject", Fault: "a", Kind: "recorder"})
-	_ = (&faultJournal{j: j, fault: "a", kind: "recorder"}).Record(1)
+	_ = (&faultJournal{j: j, fault: "a", kind: "recorder"}).Record([]int{1})
 	var undone []string
 	reg := recorderRegistries(t, &undone)
 	actions, err := Recover(context.Background(), dir, reg, RecoverOptions{})
@@ -105,7 +106,7 @@ func TestRecoverUnknownKindFailsLoudly(t *testing.T) {
 	dir := t.TempDir()
 	j, _ := openRunJournal(dir, JournalEntry{RunID: "run-3"})
 	_ = j.append(JournalEntry{Event: "inject", Fault: "x", Kind: "fromAnotherBinary"})
-	_ = (&faultJournal{j: j, fault: "x", kind: "fromAnotherBinary"}).Record(1)
+	_ = (&faultJournal{j: j, fault: "x", kind: "fromAnotherBinary"}).Record([]int{1})
 	var undone []string
 	_, err := Recover(context.Background(), dir, recorderRegistries(t, &undone), RecoverOptions{})
 	if err == nil || !strings.Contains(err.Error(), "not registered") {

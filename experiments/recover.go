@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -20,7 +21,8 @@ type RecoverAction struct {
 	Experiment string `json:"experiment"`
 	Fault      string `json:"fault,omitempty"`
 	Kind       string `json:"kind,omitempty"`
-	// Action: "reverted", "nothing to revert", "skipped: runner alive", "failed".
+	// Action: "reverted[: what was done]", "nothing to revert: why", "skipped: why",
+	// "failed" (Error says why).
 	Action string `json:"action"`
 	Error  string `json:"error,omitempty"`
 }
@@ -42,6 +44,10 @@ type RecoverOptions struct {
 // run whose runner process is still alive is skipped (unless Force or it is this
 // process). It is safe to run twice: recovered faults are marked in the journal and a
 // run with nothing left is closed.
+//
+// Each journal file is recovered on its own: one that cannot be read, or a fault
+// whose state is damaged, is reported as "failed" (and joined into the error) while
+// the others are recovered. A run with anything failed stays unfinished.
 func Recover(ctx context.Context, dir string, reg Registries, opts RecoverOptions) ([]RecoverAction, error) {
 	runs, err := ReadJournal(dir)
 	if err != nil {
@@ -56,67 +62,150 @@ func Recover(ctx context.Context, dir string, reg Registries, opts RecoverOption
 		if opts.RunID != "" && run.RunID != opts.RunID {
 			continue
 		}
-		base := RecoverAction{RunID: run.RunID, Experiment: run.Experiment}
-		if !opts.Force && run.PID != os.Getpid() && runnerAlive(run.PID, run.PIDStart) {
-			a := base
-			a.Action = fmt.Sprintf("skipped: its runner (pid %d) is still running; stop it or use --force", run.PID)
-			actions = append(actions, a)
-			continue
-		}
-		j, err := reopenRunJournal(run.Path)
+		acts, err := recoverRun(ctx, run, runs, reg, opts)
+		actions = append(actions, acts...)
 		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		env := recoverEnv(run, opts)
-		left := 0
-		// Last in, first out, as the runner would have done.
-		for i := len(run.Pending) - 1; i >= 0; i-- {
-			p := run.Pending[i]
-			a := base
-			a.Fault, a.Kind = p.Fault, p.Kind
-			err := recoverOne(ctx, reg, env, p, opts.Timeout)
-			switch {
-			case err != nil:
-				a.Action, a.Error = "failed", err.Error()
-				errs = append(errs, fmt.Errorf("run %s fault %q: %w", run.RunID, p.Fault, err))
-				left++
-				_ = j.append(JournalEntry{Event: "revert-failed", Fault: p.Fault, Error: "recover: " + err.Error()})
-			case p.State == nil:
-				a.Action = "nothing to revert: the injector had not changed anything yet"
-				_ = j.append(JournalEntry{Event: "recovered", Fault: p.Fault})
-			default:
-				a.Action = "reverted"
-				_ = j.append(JournalEntry{Event: "recovered", Fault: p.Fault})
-			}
-			actions = append(actions, a)
-		}
-		if len(run.Pending) == 0 {
-			a := base
-			a.Action = "nothing to revert: the run left no active fault"
-			actions = append(actions, a)
-		}
-		if err := j.close("recovered", left == 0); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	return actions, errors.Join(errs...)
 }
 
+func recoverRun(ctx context.Context, run JournaledRun, all []JournaledRun, reg Registries, opts RecoverOptions) ([]RecoverAction, error) {
+	base := RecoverAction{RunID: run.RunID, Experiment: run.Experiment}
+	if run.Err != nil {
+		a := base
+		a.Action, a.Error = "failed", fmt.Sprintf("could not read journal file %s: %v", run.Path, run.Err)
+		return []RecoverAction{a}, errors.New(a.Error)
+	}
+	alive := run.PID != os.Getpid() && runnerAlive(run.PID, run.PIDStart)
+	if alive && !opts.Force {
+		a := base
+		a.Action = fmt.Sprintf("skipped: its runner (pid %d) is still running; stop it or use --force", run.PID)
+		return []RecoverAction{a}, nil
+	}
+	j, err := reopenRunJournal(run.Path)
+	if err != nil {
+		a := base
+		a.Action, a.Error = "failed", err.Error()
+		return []RecoverAction{a}, err
+	}
+	env := recoverEnv(run, opts)
+	env.Claims = func() []injectors.Claim { return claimsOf(all, run.RunID) }
+	var actions []RecoverAction
+	var errs []error
+	left := 0
+	// Last in, first out, as the runner would have done.
+	for i := len(run.Pending) - 1; i >= 0; i-- {
+		p := run.Pending[i]
+		a := base
+		a.Fault, a.Kind = p.Fault, p.Kind
+		var did []string
+		env.Logf = func(format string, args ...any) { did = append(did, fmt.Sprintf(format, args...)) }
+		err := recoverOne(ctx, reg, env, p, opts.Timeout)
+		switch {
+		case errors.Is(err, injectors.ErrNothingToRevert):
+			a.Action = "nothing to revert: " + strings.TrimSuffix(err.Error(), ": "+injectors.ErrNothingToRevert.Error())
+			_ = j.append(JournalEntry{Event: "recovered", Fault: p.Fault})
+		case err != nil:
+			a.Action, a.Error = "failed", fmt.Sprintf("could not recover fault %s: %v", p.Fault, err)
+			errs = append(errs, fmt.Errorf("run %s: %s", run.RunID, a.Error))
+			left++
+			_ = j.append(JournalEntry{Event: "revert-failed", Fault: p.Fault, Error: "recover: " + err.Error()})
+		case p.State == nil:
+			a.Action = "nothing to revert: the injector had not changed anything yet"
+			_ = j.append(JournalEntry{Event: "recovered", Fault: p.Fault})
+		default:
+			a.Action = "reverted"
+			if len(did) > 0 {
+				a.Action += ": " + strings.Join(did, "; ")
+			}
+			_ = j.append(JournalEntry{Event: "recovered", Fault: p.Fault})
+		}
+		if p.Note != "" {
+			a.Action += " (" + p.Note + ")"
+		}
+		actions = append(actions, a)
+	}
+	for _, prob := range run.Problems {
+		a := base
+		a.Action, a.Error = "failed", "could not recover: "+prob
+		errs = append(errs, fmt.Errorf("run %s: %s", run.RunID, a.Error))
+		left++
+		actions = append(actions, a)
+	}
+	if len(run.Pending) == 0 && len(run.Problems) == 0 {
+		a := base
+		a.Action = "nothing to revert: the run left no active fault"
+		actions = append(actions, a)
+	}
+	if alive {
+		// --force on a live run: its faults are undone under it, but the journal is
+		// its runner's to end; it reverts (finding nothing) and closes it.
+		for i := range actions {
+			actions[i].Action += fmt.Sprintf(" (its runner, pid %d, still runs and will close its journal)", run.PID)
+		}
+		errs = append(errs, j.closeFile())
+	} else if err := j.close("recovered", left == 0); err != nil {
+		errs = append(errs, err)
+	}
+	return actions, errors.Join(errs...)
+}
+
 func recoverOne(ctx context.Context, reg Registries, env *injectors.Env, p PendingFault, timeout time.Duration) error {
+	if p.Damaged != "" {
+		if p.State != nil {
+			// Undo what the last complete state describes; the damage still stands.
+			if err := recoverState(ctx, reg, env, p, timeout); err != nil && !errors.Is(err, injectors.ErrNothingToRevert) {
+				return fmt.Errorf("%s; undoing its earlier state also failed: %w", p.Damaged, err)
+			}
+			return errors.New(p.Damaged + " (what its earlier complete state describes was undone; check the rest by hand, then remove the journal file)")
+		}
+		return errors.New(p.Damaged + " (check by hand, then remove the journal file)")
+	}
 	if p.State == nil {
 		return nil
 	}
+	return recoverState(ctx, reg, env, p, timeout)
+}
+
+func recoverState(ctx context.Context, reg Registries, env *injectors.Env, p PendingFault, timeout time.Duration) error {
 	def, ok := reg.Injectors.Lookup(p.Kind)
 	if !ok {
 		return fmt.Errorf("fault kind %q is not registered in this binary", p.Kind)
 	}
+	if err := knownShape(p.State); err != nil {
+		return err
+	}
 	if def.Recover == nil {
-		return nil // nothing of it outlives the runner (e.g. a kill)
+		return injectors.NothingToRevert("nothing of a %s outlives its runner", p.Kind)
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), timeout)
 	defer cancel()
 	return def.Recover(rctx, env, p.State)
+}
+
+// knownShape refuses a journaled state that no injector writes: null, or an
+// empty object, array or string. (Each kind's Recover checks the shape of its
+// own state further.) Such a state is never reported as reverted.
+func knownShape(state json.RawMessage) error {
+	var v any
+	if err := json.Unmarshal(state, &v); err != nil {
+		return fmt.Errorf("its journaled state does not decode: %w", err)
+	}
+	empty := v == nil
+	switch x := v.(type) {
+	case map[string]any:
+		empty = len(x) == 0
+	case []any:
+		empty = len(x) == 0
+	case string:
+		empty = x == ""
+	}
+	if empty {
+		return fmt.Errorf("its journaled state has an unknown shape: %.80s", state)
+	}
+	return nil
 }
 
 func recoverEnv(run JournaledRun, opts RecoverOptions) *injectors.Env {
@@ -153,14 +242,6 @@ func runnerAlive(pid int, start uint64) bool {
 	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	i := strings.LastIndexByte(string(b), ')')
 	return i < 0 || i+2 >= len(b) || b[i+2] != 'Z'
-}
-
-func reopenRunJournal(path string) (*runJournal, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("journal: %w", err)
-	}
-	return &runJournal{path: path, f: f}, nil
 }
 
 // RunnerAlive reports whether the process that wrote this run's journal still runs

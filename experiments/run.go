@@ -154,6 +154,7 @@ func newRun(e *Experiment, opts Options) (*run, error) {
 	}
 	r.env = &injectors.Env{RunID: id, Experiment: e.Metadata.Name, Logf: r.prog.logf, Kube: kubeOnce,
 		BlastRadius: e.Spec.Safety.BlastRadius, Resources: resources}
+	r.env.Claims = func() []injectors.Claim { return journalClaims(r.journalDir(), id) }
 	r.senv = &steadystate.Env{RunID: id, Logf: r.prog.logf, Kube: kubeOnce}
 	reg := opts.Registries
 	var errs []error

@@ -19,7 +19,7 @@ import (
 )
 
 // healthServer is a real HTTP server on 127.0.0.1:0 whose health can be switched.
-func healthServer(t *testing.T) (addr string, healthy *atomic.Bool) {
+func healthServer(t testing.TB) (addr string, healthy *atomic.Bool) {
 	t.Helper()
 	healthy = &atomic.Bool{}
 	healthy.Store(true)

@@ -27,21 +27,28 @@ type probeRun struct {
 type sampleStore struct {
 	mu  sync.Mutex
 	obs map[string][]steadystate.Observation
+	// added holds a token after each add (capacity 1, never blocks the adder): the
+	// abort watcher wakes on it.
+	added chan struct{}
 }
 
 func newSampleStore() *sampleStore {
-	return &sampleStore{obs: map[string][]steadystate.Observation{}}
+	return &sampleStore{obs: map[string][]steadystate.Observation{}, added: make(chan struct{}, 1)}
 }
 
 // add inserts o in Time order: open-loop observations finish out of order.
 func (s *sampleStore) add(name string, o steadystate.Observation) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	all := append(s.obs[name], o)
 	for i := len(all) - 1; i > 0 && all[i-1].Time.After(o.Time); i-- {
 		all[i], all[i-1] = all[i-1], all[i]
 	}
 	s.obs[name] = all
+	s.mu.Unlock()
+	select {
+	case s.added <- struct{}{}:
+	default:
+	}
 }
 
 // since returns a copy of the observations of name at or after t.
@@ -128,8 +135,12 @@ func (r *run) sample(ctx context.Context, p *probeRun) {
 	}
 }
 
-// watchAbort checks the abort rules every 100ms while faults may be active and
-// cancels the run with the rule that fired. It returns a stop function.
+// watchAbort checks the abort rules while faults may be active: on every new
+// observation, and at the next moment time alone can change a rule's answer (its
+// window fills, or an observation leaves it), so the run is cancelled and the faults
+// reverted right after what decided it (BenchmarkAbortLatency); a 100 ms tick covers
+// the start of the fault phase. It cancels the run with the rule that fired and
+// returns a stop function.
 func (r *run) watchAbort(ctx context.Context) func() {
 	if len(r.e.Spec.Abort) == 0 {
 		return func() {}
@@ -140,20 +151,34 @@ func (r *run) watchAbort(ctx context.Context) func() {
 		defer close(done)
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
+		timer := time.NewTimer(time.Hour)
+		defer timer.Stop()
 		for {
 			select {
 			case <-wctx.Done():
 				return
+			case <-r.samples.added:
 			case <-t.C:
+			case <-timer.C:
 			}
-			if w, ok := r.phaseWindow("faults"); ok {
-				for _, rule := range r.e.Spec.Abort {
-					if reason := r.abortFires(rule, w.Start); reason != "" {
-						r.prog.event("ABORT: %s", reason)
-						r.cancel(abortError{reason})
-						return
-					}
+			w, ok := r.phaseWindow("faults")
+			if !ok {
+				continue
+			}
+			var next time.Time
+			for _, rule := range r.e.Spec.Abort {
+				reason, at := r.abortFires(rule, w.Start)
+				if reason != "" {
+					r.prog.event("ABORT: %s", reason)
+					r.cancel(abortError{reason})
+					return
 				}
+				if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+					next = at
+				}
+			}
+			if !next.IsZero() {
+				timer.Reset(max(time.Until(next), 0))
 			}
 		}
 	}()
@@ -161,15 +186,19 @@ func (r *run) watchAbort(ctx context.Context) func() {
 }
 
 // abortFires evaluates one rule over the last rule.Over (once that much of the fault
-// phase has passed). Errored observations do not count either way.
-func (r *run) abortFires(rule AbortRule, faultStart time.Time) string {
+// phase has passed). Errored observations do not count either way. When it does not
+// fire, next is when time alone may change the answer (zero: only an observation).
+func (r *run) abortFires(rule AbortRule, faultStart time.Time) (reason string, next time.Time) {
 	now := time.Now()
 	if now.Sub(faultStart) < rule.Over {
-		return ""
+		return "", faultStart.Add(rule.Over)
 	}
 	obs := r.samples.since(rule.Probe, now.Add(-rule.Over))
 	ok, judged := 0, 0
 	for _, o := range obs {
+		if next.IsZero() || o.Time.Add(rule.Over).Before(next) {
+			next = o.Time.Add(rule.Over) // when it leaves the window
+		}
 		switch o.Status {
 		case steadystate.StatusOK:
 			ok++
@@ -179,14 +208,14 @@ func (r *run) abortFires(rule AbortRule, faultStart time.Time) string {
 		}
 	}
 	if judged < 3 {
-		return ""
+		return "", next
 	}
 	ratio := float64(ok) / float64(judged)
 	if ratio < rule.SuccessRatioBelow {
 		return fmt.Sprintf("probe %q success ratio %.2f (%d/%d) over the last %s is below %.2f",
-			rule.Probe, ratio, ok, judged, rule.Over, rule.SuccessRatioBelow)
+			rule.Probe, ratio, ok, judged, rule.Over, rule.SuccessRatioBelow), time.Time{}
 	}
-	return ""
+	return "", next
 }
 
 // steadyRun is how many consecutive ok observations make a probe "steady again".

@@ -18,6 +18,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/faultline-dev/faultline/internal/kube"
@@ -26,6 +27,19 @@ import (
 // ErrNoTargets is returned by Plan when a selector matched nothing. A fault that hits
 // nothing must never pass silently.
 var ErrNoTargets = errors.New("injectors: selector matched no targets")
+
+// ErrNothingToRevert is returned, wrapped with the reason, by Definition.Recover
+// when it found nothing of the fault left to undo (an in-process proxy that died
+// with its runner, a network namespace deleted and recreated). `chaos recover`
+// reports "nothing to revert: <reason>" instead of "reverted", and the fault is
+// done. Use NothingToRevert to build one.
+var ErrNothingToRevert = errors.New("nothing to revert")
+
+// NothingToRevert returns ErrNothingToRevert with the reason, e.g.
+// NothingToRevert("the in-process proxy %s died with its runner", name).
+func NothingToRevert(format string, args ...any) error {
+	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrNothingToRevert)
+}
 
 // Injector applies one configured fault.
 //
@@ -130,6 +144,24 @@ type Env struct {
 	// Resources holds objects the experiment owns for its lifetime, by key, e.g.
 	// "proxy/payments" → *proxy.Proxy. Read-only for injectors.
 	Resources map[string]any
+	// Claims, when set, lists what other runs' journals still hold: every fault of
+	// another unfinished run (its runner alive or not) with its latest journaled
+	// state. Injectors use it to pick names or handles no other run holds, and
+	// Recover to leave alone an object that a live run also claims: ownership is
+	// proven, never guessed from a name or a handle. Nil means unknown (Go users,
+	// tests): then only what the kernel or API shows can be checked.
+	Claims func() []Claim
+}
+
+// Claim is one fault of another run, as its journal has it.
+type Claim struct {
+	RunID string
+	// Alive says the runner that wrote the journal still runs: what the claim
+	// describes is that run's, and must not be touched.
+	Alive bool
+	Fault string
+	Kind  string          // the fault's Definition.Key
+	State json.RawMessage // the latest journaled state; nil if none yet
 }
 
 // Logff is Env.Logf that tolerates a nil Env or Logf.

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -174,10 +175,12 @@ func TestCrashRecover(t *testing.T) {
 			t.Fatal(err)
 		}
 		d, _ := r.Lookup(jf.Key)
-		for range 2 { // idempotent
-			if err := d.Recover(context.Background(), &injectors.Env{RunID: "recoverer", Logf: t.Logf}, jf.State); err != nil {
-				t.Fatalf("recover %s: %v", jf.Key, err)
-			}
+		if err := d.Recover(context.Background(), &injectors.Env{RunID: "recoverer", Logf: t.Logf}, jf.State); err != nil {
+			t.Fatalf("recover %s: %v", jf.Key, err)
+		}
+		// Idempotent, and says it found nothing left rather than "reverted".
+		if err := d.Recover(context.Background(), &injectors.Env{RunID: "recoverer", Logf: t.Logf}, jf.State); !errors.Is(err, injectors.ErrNothingToRevert) {
+			t.Fatalf("second recover %s: %v, want nothing to revert", jf.Key, err)
 		}
 	}
 	sameSnapshot(t, p.A, before)
@@ -187,20 +190,20 @@ func TestCrashRecover(t *testing.T) {
 
 	startCrashRunner(t, p, t.TempDir(), "crash-2")
 	// Another run's sweep must not touch crash-2's leftovers...
-	if removed, err := Sweep(context.Background(), []string{p.A.Path}, "some-other-run"); err != nil || len(removed) != 0 {
-		t.Fatalf("sweep of another run: %v %v", removed, err)
+	if res, err := Sweep(context.Background(), []string{p.A.Path}, "some-other-run"); err != nil || len(res.Removed) != 0 {
+		t.Fatalf("sweep of another run: %v %v", res, err)
 	}
 	// ...the sweep of every run must remove both.
-	removed, err := Sweep(context.Background(), []string{p.A.Path}, "")
+	res, err := Sweep(context.Background(), []string{p.A.Path}, "")
 	if err != nil {
 		t.Fatalf("sweep: %v", err)
 	}
-	t.Logf("swept: %v", removed)
-	if len(removed) != 2 {
-		t.Fatalf("swept %v, want the qdisc and the table", removed)
+	t.Logf("swept: %+v", res)
+	if len(res.Removed) != 2 || len(res.Left) != 0 {
+		t.Fatalf("swept %+v, want the qdisc and the table", res)
 	}
 	sameSnapshot(t, p.A, before)
-	if again, err := Sweep(context.Background(), []string{p.A.Path, "/run/netns/fl-gone"}, ""); err != nil || len(again) != 0 {
+	if again, err := Sweep(context.Background(), []string{p.A.Path, "/run/netns/fl-gone"}, ""); err != nil || len(again.Removed) != 0 {
 		t.Fatalf("second sweep: %v %v", again, err)
 	}
 }

@@ -36,8 +36,8 @@
 // # Partition
 //
 // One nftables table per fault, "inet faultline_<runID>_<8 hex>", created in one
-// atomic batch with output/input/forward chains of drop rules; revert deletes the
-// table. "to" drops packets sent to the CIDRs (and remote ports), "from" packets
+// atomic batch with output/input/forward chains of drop rules, through one
+// netlink socket the fault keeps until its revert deletes the table. "to" drops packets sent to the CIDRs (and remote ports), "from" packets
 // received from them. For TCP either direction breaks new connections both ways
 // (the handshake needs both); the difference is visible with UDP or in which side
 // still sees the SYN. Routes and rules are never changed.

@@ -2,6 +2,7 @@ package netfault
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -90,8 +91,12 @@ func (f *qdiscFault) Plan(ctx context.Context) (injectors.Plan, error) {
 		return injectors.Plan{}, err
 	}
 	defer r.c.Close()
+	major, err := f.major(r.c.inode)
+	if err != nil {
+		return injectors.Plan{}, fmt.Errorf("%s in %s: %w", f.key, r.c.path, err)
+	}
 	p := injectors.Plan{
-		Action: fmt.Sprintf("%s: %s qdisc %s as root on %d interface(s)", f.what, f.kind, handleStr(netlink.MakeHandle(runMajor(f.env.RunID), 0)), len(r.links)),
+		Action: fmt.Sprintf("%s: %s qdisc %s as root on %d interface(s)", f.what, f.kind, handleStr(netlink.MakeHandle(major, 0)), len(r.links)),
 		Revert: "delete that root qdisc (the kernel restores its default)",
 		Effect: injectors.EffectSlow,
 	}
@@ -112,7 +117,10 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 		return injectors.Injection{}, err
 	}
 	defer r.c.Close()
-	major := runMajor(f.env.RunID)
+	major, err := f.major(r.c.inode)
+	if err != nil {
+		return injectors.Injection{}, fmt.Errorf("%s in %s: %w", f.key, r.c.path, err)
+	}
 	st := &State{Fault: f.key, RunID: f.env.RunID, NetNS: r.c.path, Inode: r.c.inode}
 	layouts := make([]layout, len(r.links))
 	for i, l := range r.links {
@@ -120,6 +128,7 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 		st.Qdiscs = append(st.Qdiscs, QdiscState{
 			LinkIndex: l.Attrs().Index, LinkName: l.Attrs().Name,
 			Handle: layouts[i].Root.Attrs().Handle, Kind: layouts[i].Root.Type(), Before: r.roots[i],
+			Leaf: leafParams(layouts[i].Leaf),
 		})
 	}
 	if err := j.Record(st); err != nil {
@@ -134,7 +143,8 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 		defer cancel()
 		mine := *st
 		mine.Qdiscs = st.Qdiscs[:made]
-		return injectors.Injection{}, errors.Join(err, undo(uctx, f.env, &mine))
+		_, uerr := undo(uctx, f.env, &mine, nil, r.c)
+		return injectors.Injection{}, errors.Join(err, uerr)
 	}
 	for i, l := range layouts {
 		if err := ctx.Err(); err != nil {
@@ -159,7 +169,42 @@ func (f *qdiscFault) Inject(ctx context.Context, j injectors.Journal) (injectors
 	}
 	proof := fmt.Sprintf("%s (netns %s; inject %s, proof %s)", strings.Join(proofs, "; "), r.c.path,
 		applied.Sub(start).Round(time.Microsecond), time.Since(applied).Round(time.Microsecond))
-	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { return undo(ctx, f.env, st) }}, nil
+	return injectors.Injection{Proof: proof, Revert: func(ctx context.Context) error { _, err := undo(ctx, f.env, st, nil, nil); return err }}, nil
+}
+
+// major picks the root major handle: the run's own (runMajor), or the next free
+// one when another unfinished run (its runner alive or not) has journaled a
+// qdisc with that handle in this namespace. A dead run's qdisc may have vanished
+// (a reboot, an operator) while its journal waits for `chaos recover`: drawing
+// its handle again would make that recover take this run's qdisc for its own.
+func (f *qdiscFault) major(inode uint64) (uint16, error) {
+	taken := map[uint16]string{}
+	if f.env.Claims != nil {
+		for _, c := range f.env.Claims() {
+			if !faultKeys[c.Kind] || c.State == nil {
+				continue
+			}
+			var st State
+			if json.Unmarshal(c.State, &st) != nil || st.Inode != inode {
+				continue
+			}
+			for _, q := range st.Qdiscs {
+				m, _ := netlink.MajorMinor(q.Handle)
+				taken[m] = c.RunID
+			}
+		}
+	}
+	m := runMajor(f.env.RunID)
+	for range handleSpan / 2 {
+		if _, ok := taken[m]; !ok {
+			return m, nil
+		}
+		m += 2
+		if m >= handleBase+handleSpan {
+			m = handleBase
+		}
+	}
+	return 0, fmt.Errorf("all %d Faultline qdisc handles (fa00:-fa7e:) are held by unfinished runs in this namespace; run `chaos recover`", handleSpan/2)
 }
 
 // apply creates one layout. rootMade says whether its root qdisc was created; on

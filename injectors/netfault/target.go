@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 
 	"github.com/google/nftables"
@@ -85,7 +84,7 @@ func openNS(path string, route bool) (*nsConn, error) {
 		return &nsConn{path: path, inode: ino, self: self, fd: fd}, nil
 	}
 	// NETLINK_ROUTE only: by default a Handle also opens a NETLINK_NETFILTER
-	// socket, and closing one of those waits for an RCU grace period (see closeNFT).
+	// socket, and closing one of those can wait for an RCU grace period (see Close).
 	var h *netlink.Handle
 	if self {
 		h, err = netlink.NewHandle(unix.NETLINK_ROUTE)
@@ -99,12 +98,18 @@ func openNS(path string, route bool) (*nsConn, error) {
 	return &nsConn{path: path, inode: ino, self: self, fd: fd, h: h}, nil
 }
 
+// Close closes the namespace's sockets, synchronously: nothing is left to an
+// ownerless goroutine. Releasing a NETLINK_NETFILTER socket right after a
+// delete makes the kernel finish nf_tables' pending destroy work first (an RCU
+// grace period); that wait is part of the revert that caused it.
 func (c *nsConn) Close() {
 	if c.conn != nil {
-		closeNFT(c.conn)
+		_ = c.conn.CloseLasting()
+		c.conn = nil
 	}
 	if c.h != nil {
 		c.h.Close()
+		c.h = nil
 	}
 	c.fd.Close()
 }
@@ -125,23 +130,6 @@ func (c *nsConn) nft() (*nftables.Conn, error) {
 	}
 	c.conn = conn
 	return conn, nil
-}
-
-// closing counts nftables sockets being closed in the background.
-var closing sync.WaitGroup
-
-// closeNFT closes an nftables socket without making the caller wait. Every
-// change was committed and acknowledged by the kernel before this point, but
-// releasing a NETLINK_NETFILTER socket makes the kernel flush nf_tables'
-// pending destroy work, which waits for an RCU grace period (5-20 ms on a busy
-// 2-core box) — after a delete, that would be most of a revert's time. The
-// close cannot block for longer than that grace period.
-func closeNFT(conn *nftables.Conn) {
-	closing.Add(1)
-	go func() {
-		defer closing.Done()
-		conn.CloseLasting()
-	}()
 }
 
 // checkCaps reads the effective capabilities of this process.

@@ -206,45 +206,66 @@ func parallelRTTs(b *testing.B, addr string, gap time.Duration) []time.Duration 
 	return out
 }
 
-// BenchmarkLatencyToxic50ms: the error of a 50 ms downstream latency toxic. Per
-// subject, 16 connections × 40 round trips are timed without the toxic (pausing
-// 50 ms between round trips, so the proxy idles as it does under the toxic), then
-// with it; error = |round trip − 50 ms − median round trip without the toxic|.
-func BenchmarkLatencyToxic50ms(b *testing.B) {
-	echo := echoServer(b)
-	zerolog.SetGlobalLevel(zerolog.Disabled)
+// latencySubject is a proxy and how to add and remove its 50 ms latency toxic.
+type latencySubject struct {
+	addr        string
+	add, remove func()
+}
+
+func latencySubjects(b *testing.B, echo string) map[string]latencySubject {
 	p := startProxy(b, echo)
 	tp := startToxiproxy(b, echo)
-	add := map[string]func(){
-		"faultline": func() {
+	return map[string]latencySubject{
+		"faultline": {p.Addr(), func() {
 			if err := p.AddToxic(Toxic{Name: "l", Type: "latency", Toxicity: 1, Attributes: map[string]any{"latency": 50}}); err != nil {
 				b.Fatal(err)
 			}
-		},
-		"toxiproxy": func() {
+		}, func() { _ = p.RemoveToxic("l") }},
+		"toxiproxy": {tp.Listen, func() {
 			if _, err := tp.Toxics.AddToxicJson(strings.NewReader(`{"name":"l","type":"latency","attributes":{"latency":50}}`)); err != nil {
 				b.Fatal(err)
 			}
-		},
+		}, func() { _ = tp.Toxics.RemoveToxic(b.Context(), "l") }},
 	}
-	remove := map[string]func(){
-		"faultline": func() { _ = p.RemoveToxic("l") },
-		"toxiproxy": func() { _ = tp.Toxics.RemoveToxic(b.Context(), "l") },
+}
+
+// errors times 16 connections × 40 round trips without the toxic (pausing 50 ms
+// between round trips, so the proxy idles as it does under the toxic), then with
+// it; error = |round trip − 50 ms − median round trip without the toxic|.
+func (s latencySubject) errors(b *testing.B) []time.Duration {
+	base := pct(parallelRTTs(b, s.addr, 50*time.Millisecond), 0.5)
+	s.add()
+	errs := parallelRTTs(b, s.addr, 0)
+	s.remove()
+	for i, d := range errs {
+		e := d - 50*time.Millisecond - base
+		errs[i] = max(e, -e)
 	}
-	addrs := map[string]string{"faultline": p.Addr(), "toxiproxy": tp.Listen}
+	return errs
+}
+
+func reportLatencyErrors(b *testing.B, all map[string][]time.Duration) {
+	for s, errs := range all {
+		b.ReportMetric(us(pct(errs, 0.5)), s+"-err-p50-µs")
+		b.ReportMetric(us(pct(errs, 0.99)), s+"-err-p99-µs")
+	}
+	b.ReportMetric(float64(pct(all["faultline"], 0.99))/float64(pct(all["toxiproxy"], 0.99)), "err-p99-ratio")
+}
+
+// BenchmarkLatencyToxic50ms: the error of a 50 ms downstream latency toxic (see
+// latencySubject.errors), faultline and Toxiproxy taking turns.
+func BenchmarkLatencyToxic50ms(b *testing.B) {
+	echo := echoServer(b)
+	zerolog.SetGlobalLevel(zerolog.Disabled)
+	subj := latencySubjects(b, echo)
 	for range b.N {
-		for _, s := range []string{"faultline", "toxiproxy"} {
-			base := pct(parallelRTTs(b, addrs[s], 50*time.Millisecond), 0.5)
-			add[s]()
-			errs := parallelRTTs(b, addrs[s], 0)
-			remove[s]()
-			for i, d := range errs {
-				e := d - 50*time.Millisecond - base
-				errs[i] = max(e, -e)
+		all := map[string][]time.Duration{}
+		for range 2 {
+			for _, s := range []string{"faultline", "toxiproxy"} {
+				all[s] = append(all[s], subj[s].errors(b)...)
 			}
-			b.ReportMetric(us(pct(errs, 0.5)), s+"-err-p50-µs")
-			b.ReportMetric(us(pct(errs, 0.99)), s+"-err-p99-µs")
 		}
+		reportLatencyErrors(b, all)
 	}
 }
 

@@ -243,7 +243,7 @@ func recoverFault(ctx context.Context, _ *injectors.Env, raw json.RawMessage) er
 		return fmt.Errorf("recovering proxy fault: bad journal state: %w", err)
 	}
 	if st.API == "" {
-		return nil
+		return injectors.NothingToRevert("proxy %s ran inside its runner and died with it, its toxics with it", st.Proxy)
 	}
 	c, err := Remote(st.API, st.Proxy)
 	if err != nil {

@@ -80,6 +80,9 @@ type Proxy struct {
 	lmu   sync.Mutex
 	links map[uint64]*link
 
+	smu      sync.Mutex            // guards sleeping
+	sleeping map[*sleeper]struct{} // writers' timerfd waits now in progress
+
 	// control, if set, checks every upstream address dialed (the server's upstream
 	// allow-list); set before Start, never changed.
 	control func(network, address string, c syscall.RawConn) error
@@ -108,7 +111,7 @@ func New(cfg Config) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	p := &Proxy{cfg: cfg, links: map[uint64]*link{}}
+	p := &Proxy{cfg: cfg, links: map[uint64]*link{}, sleeping: map[*sleeper]struct{}{}}
 	ch := make(chan struct{})
 	p.changed.Store(&ch)
 	return p, nil

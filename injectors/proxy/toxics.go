@@ -115,7 +115,7 @@ func (p *Proxy) Toxic(name string) (Toxic, bool) {
 // publishLocked builds new immutable chains and swaps them in. Pumps compare their
 // chain snapshot with the current one around every read, so nothing else is needed
 // for data to see the change; waits on held data (latency, http_fault delay) watch
-// p.changed. A timeout toxic with a timeout (added is that toxic, if any) must also
+// p.changed, and the writers' timerfd waits (p.sleeping) are interrupted. A timeout toxic with a timeout (added is that toxic, if any) must also
 // close idle connections: one timer does it for the connections live now (new ones
 // start their own). Called with p.mu held.
 func (p *Proxy) publishLocked(added *toxic) {
@@ -137,6 +137,11 @@ func (p *Proxy) publishLocked(added *toxic) {
 	next := make(chan struct{})
 	old := p.changed.Swap(&next)
 	close(*old)
+	p.smu.Lock() // after the close: a wait registered later sees it closed
+	for s := range p.sleeping {
+		s.interrupt()
+	}
+	p.smu.Unlock()
 	if added == nil || added.kind != kTimeout || added.timeout <= 0 {
 		return
 	}

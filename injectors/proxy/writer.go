@@ -15,12 +15,6 @@ type chunk struct {
 
 func jitterRoll() float64 { return rand.Float64()*2 - 1 }
 
-// fineMargin is how long before a deadline the writer stops using a Go timer (late
-// by up to 1 ms: the runtime's epoll_wait has millisecond granularity) and sleeps on
-// a timerfd instead (see sleeper). During that last stretch a toxic change is seen
-// when it ends, at most fineMargin later.
-const fineMargin = 2 * time.Millisecond
-
 // spinMargin is the last stretch before a deadline spent busy-waiting.
 const spinMargin = 10 * time.Microsecond
 
@@ -86,8 +80,11 @@ func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive
 	if d <= 0 {
 		return true, true
 	}
-	if d > fineMargin {
-		w.timer.Reset(d - fineMargin)
+	if d > spinMargin && w.sl.ready() && w.sl.arm(t, spinMargin) {
+		return w.preciseWait(t, changed)
+	}
+	if d > spinMargin { // no timerfd: a Go timer, millisecond precision
+		w.timer.Reset(d)
 		select {
 		case <-w.timer.C:
 		case <-changed:
@@ -98,15 +95,46 @@ func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive
 			return false, false
 		}
 	}
-	// The timerfd wakes some 10-40 µs late: aim spinMargin early, then busy-wait the
-	// rest without yielding. (runtime.Gosched would keep the scheduler from polling
-	// the network, delaying every other connection.)
-	if d := time.Until(t) - spinMargin; d > 0 && !w.sl.sleep(d) {
-		time.Sleep(d) // no timerfd: millisecond precision
+	spinUntil(t)
+	return true, !w.pp.l.closed()
+}
+
+// preciseWait waits on the armed sleeper. Its timerfd wakes some 10-40 µs late on
+// a quiet machine: it is armed spinMargin early and the rest is busy-waited without
+// yielding (runtime.Gosched would keep the scheduler from polling the network,
+// delaying every other connection). The sleeper is registered with the proxy (a
+// toxic change interrupts it) and the link (its close does) for the wait.
+func (w *writer) preciseWait(t time.Time, changed <-chan struct{}) (reached, alive bool) {
+	l, p := w.pp.l, w.pp.l.p
+	if !l.setSleeper(w.pp.dir, &w.sl) {
+		return false, false
 	}
+	p.smu.Lock()
+	p.sleeping[&w.sl] = struct{}{}
+	p.smu.Unlock()
+	expired := false
+	select {
+	case <-changed: // changed before registration: publishLocked did not see us
+	default:
+		expired = w.sl.wait()
+	}
+	p.smu.Lock()
+	delete(p.sleeping, &w.sl)
+	p.smu.Unlock()
+	l.setSleeper(w.pp.dir, nil)
+	if l.closed() {
+		return false, false
+	}
+	if !expired {
+		return false, true
+	}
+	spinUntil(t)
+	return true, true
+}
+
+func spinUntil(t time.Time) {
 	for time.Now().Before(t) {
 	}
-	return true, !w.pp.l.closed()
 }
 
 // send applies latency, slicer, bandwidth and limit_data to c and writes it.
