@@ -38,7 +38,8 @@ const revisionAnnotation = "deployment.kubernetes.io/revision"
 type Guard struct {
 	Client    kubernetes.Interface
 	Namespace string
-	// Selector is a label selector restricting the Deployments watched ("" = all).
+	// Selector is a label selector on the Deployments' own labels (not their pods')
+	// restricting the Deployments watched ("" = all).
 	Selector string
 	// UnreadyFor rolls back a rollout whose updated pods have not all been available
 	// for this long; 0 waits for the Deployment's own progressDeadlineSeconds only.

@@ -40,7 +40,7 @@ func run(ctx context.Context, args []string, stderr io.Writer) error {
 	fs := flag.NewFlagSet("rollback-guard", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	ns := fs.String("namespace", "default", "namespace whose Deployments are watched")
-	sel := fs.String("selector", "", "label selector of the Deployments to watch (default: all)")
+	sel := fs.String("selector", "", "label selector on the Deployments' own labels (default: all Deployments of the namespace)")
 	unready := fs.Duration("unready-for", 0, "also roll back when updated pods stay unavailable this long (0: only progressDeadlineSeconds)")
 	poll := fs.Duration("poll", 250*time.Millisecond, "how often Deployments are read")
 	kubeconfig := fs.String("kubeconfig", "", "kubeconfig file (default: kubectl's rules)")
