@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 export GONOSUMDB = k8s.io
 
-.PHONY: all build test unit fuzz demo demo-kubernetes bench lint testenv cluster-up cluster-down clean
+.PHONY: all build test unit fuzz demo demo-kubernetes bench lint testenv cluster-up cluster-down clean screenshot
 
 all: build
 
@@ -51,7 +51,20 @@ bench: build testenv
 	  $(GO) test -run='^$$' -bench=. -benchtime=1x -timeout 20m ./injectors/proxy/ ; \
 	  $(GO) test -run='^$$' -bench=InjectRevert -benchtime=300x ./injectors/netfault/ ; \
 	  $(GO) test -run='^$$' -bench=PodKill300 -benchtime=5x -timeout 30m ./injectors/kubernetes/ ; \
+	  $(GO) test -run='^$$' -bench='WriteHTML60k|HTML60kInChromium' -benchtime=3x ./reports/ ; \
 	} 2>&1 | tee bench.txt
+
+## screenshot: regenerate docs/report.png, the README's picture of report.html, from a
+## real run's report.json (reports/testdata/shop-resilient.json) with headless chromium
+CHROMIUM ?= /usr/bin/chromium
+screenshot: build
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(BIN)/chaos report reports/testdata/shop-resilient.json --out "$$tmp/report.html" && \
+	$(CHROMIUM) --headless=new --no-sandbox --disable-gpu --disable-background-networking \
+	  --disable-component-update --disable-sync --no-first-run --hide-scrollbars \
+	  --user-data-dir="$$tmp/profile" --window-size=1280,1560 \
+	  --screenshot="$$PWD/docs/report.png" "file://$$tmp/report.html" 2>/dev/null && \
+	echo "wrote docs/report.png"
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -407,12 +407,12 @@ func TestWriteAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{filepath.Join(dir, JSONFile), filepath.Join(dir, JUnitFile), filepath.Join(dir, MarkdownFile)}
+	want := []string{filepath.Join(dir, JSONFile), filepath.Join(dir, JUnitFile), filepath.Join(dir, MarkdownFile), filepath.Join(dir, HTMLFile)}
 	if strings.Join(paths, ",") != strings.Join(want, ",") {
 		t.Errorf("paths %v, want %v", paths, want)
 	}
 	entries, _ := os.ReadDir(dir)
-	if len(entries) != 3 {
+	if len(entries) != len(want) {
 		t.Errorf("dir holds %d entries (temporary files left?)", len(entries))
 	}
 	for _, p := range paths {

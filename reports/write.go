@@ -27,9 +27,9 @@ const (
 	MarkdownFile = "report.md"
 )
 
-// WriteAll writes report.json, junit.xml and report.md into dir (created if
-// missing) and returns their paths. Each file is written to a temporary name and
-// renamed, so a reader never sees half a report. All three are attempted even if
+// WriteAll writes report.json, junit.xml, report.md and report.html into dir
+// (created if missing) and returns their paths. Each file is written to a temporary
+// name and renamed, so a reader never sees half a report. All are attempted even if
 // one fails; the errors are joined.
 func WriteAll(dir string, r *Result) (paths []string, err error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -43,6 +43,7 @@ func WriteAll(dir string, r *Result) (paths []string, err error) {
 		{JSONFile, func(w io.Writer) error { return WriteJSON(w, r) }},
 		{JUnitFile, func(w io.Writer) error { return WriteJUnit(w, r) }},
 		{MarkdownFile, func(w io.Writer) error { return WriteMarkdown(w, r) }},
+		{HTMLFile, func(w io.Writer) error { return WriteHTML(w, r) }},
 	} {
 		p := filepath.Join(dir, f.name)
 		if err := writeFile(p, f.write); err != nil {

@@ -25,14 +25,14 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Faultline runs chaos experiments written in YAML. It checks the system is steady,
 injects faults (process kill/pause, fault proxies, kernel network faults, Kubernetes
 pod kill/scale/bad rollout), watches steady-state probes, always reverts every fault
-(also on failure, abort, Ctrl-C and SIGTERM), and writes JSON, JUnit and Markdown
+(also on failure, abort, Ctrl-C and SIGTERM), and writes JSON, JUnit, Markdown and HTML
 reports that say with numbers whether the system held.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	root.AddCommand(newRunCmd(), newValidateCmd(), newRecoverCmd(), newSchemaCmd(), newProxyCmd(), newVersionCmd())
+	root.AddCommand(newRunCmd(), newValidateCmd(), newRecoverCmd(), newSchemaCmd(), newProxyCmd(), newReportCmd(), newVersionCmd())
 	return root
 }
 

@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -51,6 +52,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// The chaos runs and the rollback guard write to stdout at the same time.
+	stdout = &lockedWriter{w: stdout}
 	d := &demo{cfg: cfg, out: stdout}
 	results, err := d.run(ctx)
 	printSummary(stdout, results)
@@ -96,6 +99,18 @@ func repoRoot() (string, error) {
 		}
 		dir = parent
 	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 func since(t time.Time) string { return time.Since(t).Round(100 * time.Millisecond).String() }
