@@ -97,6 +97,10 @@ func (d *demo) run(ctx context.Context) (results []result, err error) {
 	if err := d.deployWeb(ctx); err != nil {
 		return nil, err
 	}
+	good, err := d.image(ctx)
+	if err != nil {
+		return nil, err
+	}
 
 	steps := []struct {
 		title, file, want string
@@ -118,8 +122,26 @@ func (d *demo) run(ctx context.Context) (results []result, err error) {
 		if err := d.waitAvailable(ctx, 2*time.Minute); err != nil {
 			return results, err
 		}
+		// Whoever undid the bad rollout (the guard, or Faultline's revert), the
+		// Deployment must end on the template it started with.
+		img, err := d.image(ctx)
+		if err != nil {
+			return results, err
+		}
+		if img != good {
+			return results, fmt.Errorf("after %q shop/web runs %s, not its original image %s", s.title, img, good)
+		}
+		d.say("shop/web is back on its original template (%s), all replicas available", img)
 	}
 	return results, nil
+}
+
+func (d *demo) image(ctx context.Context) (string, error) {
+	dep, err := d.cs.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		return "", err
+	}
+	return dep.Spec.Template.Spec.Containers[0].Image, nil
 }
 
 // startCluster starts the control plane, building its binaries first when they are
