@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 export GONOSUMDB = k8s.io
 
-.PHONY: all build test unit fuzz demo bench lint testenv chaos-mesh-controller chaos-mesh-crds cluster-up cluster-down clean screenshot generate check-generate
+.PHONY: all build test unit fuzz demo demo-kubernetes bench lint testenv chaos-mesh-controller chaos-mesh-crds cluster-up cluster-down clean screenshot generate check-generate
 
 all: build
 
@@ -46,6 +46,12 @@ fuzz:
 ## demo: a real experiment end to end, no root, no cluster
 demo:
 	bash examples/demo.sh
+
+## demo-kubernetes: the Kubernetes story on a local control plane (no root, no Docker):
+## pod kill heals (passed), a bad rollout undone by the example rollback guard (passed),
+## and the same without the guard (failed: caught). First run builds the control plane.
+demo-kubernetes: build
+	$(GO) run ./examples/kubernetes/demo --chaos $(BIN)/chaos
 
 ## bench: every benchmark, numbers in bench.txt (proxy vs Toxiproxy and direct loopback,
 ## netlink vs tc/nft (root), decoder and CLI, 300-pod kill on the real control plane)
