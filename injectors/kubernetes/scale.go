@@ -178,37 +178,53 @@ func (d *DeploymentScale) plan(ctx context.Context) (*kube.Workload, injectors.P
 func (d *DeploymentScale) Inject(ctx context.Context, j injectors.Journal) (injectors.Injection, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	w, _, err := d.plan(ctx) // fresh read: the journal must hold the replicas we change
-	if err != nil {
-		return injectors.Injection{}, err
-	}
 	c, err := client(d.env)
 	if err != nil {
 		return injectors.Injection{}, fmt.Errorf("deploymentScale: %w", err)
 	}
-	ref := w.Ref
-	st := scaleState{RunID: d.env.RunID, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, UID: w.Meta.UID,
-		OriginalReplicas: w.Replicas, Replicas: d.spec.Replicas}
-	if err := j.Record(st); err != nil {
-		return injectors.Injection{}, fmt.Errorf("deploymentScale: journaling: %w", err)
-	}
-	patch, _ := json.Marshal(map[string]any{
-		"metadata": map[string]any{
-			"resourceVersion": w.Meta.ResourceVersion,
-			"annotations": map[string]string{
-				AnnotationOriginalReplicas: kube.FormatReplicas(w.Replicas),
-				AnnotationRunID:            d.env.RunID,
+	// Read, journal and patch, guarded by the resourceVersion read, so the journal
+	// holds exactly the replicas we change. A controller's status update in between
+	// makes the patch conflict without applying anything: read again and retry.
+	var (
+		w      *kube.Workload
+		revert func(context.Context) error
+		start  time.Time
+	)
+	for attempt := 1; ; attempt++ {
+		w, _, err = d.plan(ctx) // fresh read
+		if err != nil {
+			return injectors.Injection{}, err
+		}
+		ref := w.Ref
+		st := scaleState{RunID: d.env.RunID, Kind: ref.Kind, Namespace: ref.Namespace, Name: ref.Name, UID: w.Meta.UID,
+			OriginalReplicas: w.Replicas, Replicas: d.spec.Replicas}
+		if err := j.Record(st); err != nil {
+			return injectors.Injection{}, fmt.Errorf("deploymentScale: journaling: %w", err)
+		}
+		patch, _ := json.Marshal(map[string]any{
+			"metadata": map[string]any{
+				"resourceVersion": w.Meta.ResourceVersion,
+				"annotations": map[string]string{
+					AnnotationOriginalReplicas: kube.FormatReplicas(w.Replicas),
+					AnnotationRunID:            d.env.RunID,
+				},
 			},
-		},
-		"spec": map[string]any{"replicas": d.spec.Replicas},
-	})
-	start := time.Now()
-	revert := func(ctx context.Context) error { return restoreScale(ctx, c.Clientset, st, d.env.Logff) }
-	if err := kube.PatchWorkload(ctx, c.Clientset, ref, types.MergePatchType, patch); err != nil {
-		// The server may have applied a patch whose answer was lost (ctx cancelled in
-		// flight): undo anyway; restoreScale only acts on this run's annotation.
-		return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: scaling %s: %w", ref, err), undo(ctx, revert))
+			"spec": map[string]any{"replicas": d.spec.Replicas},
+		})
+		start = time.Now()
+		revert = func(ctx context.Context) error { return restoreScale(ctx, c.Clientset, st, d.env.Logff) }
+		err = kube.PatchWorkload(ctx, c.Clientset, ref, types.MergePatchType, patch)
+		if apierrors.IsConflict(err) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			// The server may have applied a patch whose answer was lost (ctx cancelled in
+			// flight): undo anyway; restoreScale only acts on this run's annotation.
+			return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: scaling %s: %w", ref, err), undo(ctx, revert))
+		}
+		break
 	}
+	ref := w.Ref
 	proof, err := proveScaled(ctx, c.Clientset, ref, w.Replicas, d.spec.Replicas, 60*time.Second)
 	if err != nil {
 		return injectors.Injection{}, joinUndo(fmt.Errorf("deploymentScale: %w", err), undo(ctx, revert))

@@ -89,7 +89,12 @@ func TestGuardRefusesProtectedProcessesBySelector(t *testing.T) {
 	other := exec.Command(filepath.Join(dir, "chaos"), "run")
 	other.Dir = dir
 	otherPID := startCmd(t, other)
-	time.Sleep(50 * time.Millisecond) // let both exec
+	// Enough processes of our own that a match-everything selector exceeds the default
+	// cap whatever else runs on the machine (a quiet CI box may have only a handful).
+	for i := 0; i < 12; i++ {
+		startCmd(t, exec.Command("sleep", "300"))
+	}
+	time.Sleep(50 * time.Millisecond) // let them exec
 
 	type tc struct {
 		name string
