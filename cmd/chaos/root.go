@@ -24,7 +24,8 @@ func newRoot(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Faultline: chaos experiments that always clean up and prove their verdicts",
 		Long: `Faultline runs chaos experiments written in YAML. It checks the system is steady,
 injects faults (process kill/pause, fault proxies, kernel network faults, Kubernetes
-pod kill/scale/bad rollout), watches steady-state probes, always reverts every fault
+pod kill/scale/bad rollout, Chaos Mesh chaos on pods), watches steady-state probes
+(HTTP, TCP, exec, Kubernetes, Prometheus), always reverts every fault
 (also on failure, abort, Ctrl-C and SIGTERM), and writes JSON, JUnit, Markdown and HTML
 reports that say with numbers whether the system held.`,
 		SilenceUsage:  true,

@@ -118,6 +118,9 @@ var _ = Describe("RBAC with the shipped least-privilege manifests", Ordered, fun
 		inj := newInjector("deploymentScale", newEnv(sa, "run-rbac2", injectors.BlastRadius{}), func(s any) {
 			*s.(*k8sfaults.DeploymentScaleSpec) = k8sfaults.DeploymentScaleSpec{Namespace: ns, Name: "web", Replicas: 1}
 		})
+		// The API server's RBAC authorizer learns of a new binding through its informer:
+		// wait until the plan's permission check sees it, as a user re-running would.
+		Eventually(ctx, func() error { _, err := inj.Plan(ctx); return err }).WithTimeout(10 * time.Second).Should(Succeed())
 		in, err := inj.Inject(ctx, &memJournal{})
 		Expect(err).NotTo(HaveOccurred())
 		Expect(in.Revert(ctx)).To(Succeed())
