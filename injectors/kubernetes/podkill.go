@@ -13,27 +13,23 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"k8s.io/apimachinery/pkg/util/validation/field"
 	"k8s.io/apimachinery/pkg/util/wait"
 
 	"github.com/faultline-dev/faultline/injectors"
 	"github.com/faultline-dev/faultline/internal/kube"
+	"github.com/faultline-dev/faultline/internal/podtarget"
 )
 
 // Pod kill modes.
 const (
-	ModeOne              = "one"              // one random pod
-	ModeAll              = "all"              // every matching pod
-	ModeFixed            = "fixed"            // value pods, at random
-	ModeFixedPercent     = "fixedPercent"     // value% of the matching pods (at least 1)
-	ModeRandomMaxPercent = "randomMaxPercent" // a random count between 1 and value% of them
+	ModeOne              = podtarget.ModeOne              // one random pod
+	ModeAll              = podtarget.ModeAll              // every matching pod
+	ModeFixed            = podtarget.ModeFixed            // value pods, at random
+	ModeFixedPercent     = podtarget.ModeFixedPercent     // value% of the matching pods (at least 1)
+	ModeRandomMaxPercent = podtarget.ModeRandomMaxPercent // a random count between 1 and value% of them
 )
-
-var podKillModes = []string{ModeOne, ModeAll, ModeFixed, ModeFixedPercent, ModeRandomMaxPercent}
 
 // deleteWorkers bounds concurrent pod deletions (HTTP/2 multiplexes them on one
 // connection). BenchmarkPodKill300 on a busy 2-core box: 300 deletions accepted
@@ -56,62 +52,25 @@ type PodKillSpec struct {
 	GracePeriod time.Duration `yaml:"gracePeriod,omitempty" json:"gracePeriod,omitempty"`
 }
 
-// Validate checks the spec without I/O.
+// Validate checks the spec without I/O: the selector by the rules every pod
+// target shares (internal/podtarget), then the grace period.
 func (s *PodKillSpec) Validate(p *field.Path) field.ErrorList {
-	var errs field.ErrorList
-	for i, ns := range s.Namespaces {
-		for _, msg := range validation.IsDNS1123Label(ns) {
-			errs = append(errs, field.Invalid(p.Child("namespaces").Index(i), ns, msg))
-		}
-	}
-	if _, err := labels.Parse(s.LabelSelector); err != nil {
-		errs = append(errs, field.Invalid(p.Child("labelSelector"), s.LabelSelector, err.Error()))
-	}
-	if _, err := fields.ParseSelector(s.FieldSelector); err != nil {
-		errs = append(errs, field.Invalid(p.Child("fieldSelector"), s.FieldSelector, err.Error()))
-	}
-	switch s.Mode {
-	case "", ModeOne, ModeAll:
-		if s.Value != 0 {
-			errs = append(errs, field.Invalid(p.Child("value"), s.Value, "must be unset with mode one or all"))
-		}
-	case ModeFixed:
-		if s.Value < 1 {
-			errs = append(errs, field.Invalid(p.Child("value"), s.Value, "must be >= 1"))
-		}
-	case ModeFixedPercent, ModeRandomMaxPercent:
-		if s.Value < 1 || s.Value > 100 {
-			errs = append(errs, field.Invalid(p.Child("value"), s.Value, "must be between 1 and 100"))
-		}
-	default:
-		errs = append(errs, field.NotSupported(p.Child("mode"), s.Mode, podKillModes))
-	}
+	pods := s.pods()
+	errs := pods.Validate(p)
 	if s.GracePeriod < 0 {
 		errs = append(errs, field.Invalid(p.Child("gracePeriod"), s.GracePeriod.String(), "must be >= 0"))
 	}
 	return errs
 }
 
-func (s *PodKillSpec) namespaces() []string {
-	if len(s.Namespaces) == 0 {
-		return []string{"default"}
-	}
-	return s.Namespaces
+// pods is the selector part of the spec in the shared vocabulary.
+func (s *PodKillSpec) pods() podtarget.Pods {
+	return podtarget.Pods{Namespaces: s.Namespaces, LabelSelector: s.LabelSelector, FieldSelector: s.FieldSelector, Mode: s.Mode, Value: s.Value}
 }
 
-func (s *PodKillSpec) selectorText() string {
-	var parts []string
-	if s.LabelSelector != "" {
-		parts = append(parts, "labels "+s.LabelSelector)
-	}
-	if s.FieldSelector != "" {
-		parts = append(parts, "fields "+s.FieldSelector)
-	}
-	if len(parts) == 0 {
-		return "(empty selector)"
-	}
-	return strings.Join(parts, ", ")
-}
+func (s *PodKillSpec) namespaces() []string { p := s.pods(); return p.NamespaceList() }
+
+func (s *PodKillSpec) selectorText() string { p := s.pods(); return p.Describe() }
 
 func podKillDefinition() injectors.Definition {
 	return injectors.Definition{
