@@ -68,7 +68,16 @@ func startOtherRunner(t *testing.T) int {
 func TestDryRunRefusesProtectedProcesses(t *testing.T) {
 	addr := listen(t)
 	other := startOtherRunner(t)
-	time.Sleep(100 * time.Millisecond) // let it exec
+	// Enough processes of our own that a match-everything selector exceeds the default
+	// cap however quiet the machine is (a CI box may run only a handful).
+	for i := 0; i < 12; i++ {
+		p := exec.Command("sleep", "300")
+		if err := p.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = p.Process.Kill(); _ = p.Wait() })
+	}
+	time.Sleep(100 * time.Millisecond) // let them exec
 	for name, c := range map[string]struct{ fault, want string }{
 		"pidFile holding 1":    {fmt.Sprintf("processKill: {pidFile: %s}", pidFileOf(t, 1)), "pid 1 (init) is never a target"},
 		"the runner by pid":    {fmt.Sprintf("processPause: {pid: %d}", os.Getpid()), "is the runner itself"},
