@@ -3,6 +3,7 @@ package experiments
 import (
 	"fmt"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -20,7 +21,7 @@ func (r *run) baselineChecks() []steadystate.Check {
 	}
 	var out []steadystate.Check
 	for _, p := range r.probes {
-		obs := inWindow(r.samples.since(p.spec.Name, w.Start), w)
+		obs := r.samples.window(p.spec.Name, w)
 		if p.spec.SLO != nil {
 			out = append(out, steadystate.CheckSLO("baseline", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
 			continue
@@ -40,16 +41,6 @@ func sloBounds(s *SLO) steadystate.SLOBounds {
 		LatencyP95: s.LatencyP95, LatencyP99: s.LatencyP99}
 }
 
-func inWindow(obs []steadystate.Observation, w steadystate.Window) []steadystate.Observation {
-	var out []steadystate.Observation
-	for _, o := range obs {
-		if w.Contains(o.Time) {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
 func (r *run) phaseWindow(name string) (steadystate.Window, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -61,12 +52,35 @@ func (r *run) phaseWindow(name string) (steadystate.Window, bool) {
 	return steadystate.Window{}, false
 }
 
-// timeline builds what assertions look at; only once sampling has stopped.
+// timeline builds what assertions look at; only once sampling has stopped. Its
+// Observations hold the whole series of every probe an assertion of the experiment
+// names (every probe when one names none), and only those: a long run's series are
+// rebuilt from the packed store only where something reads them whole.
 func (r *run) timeline() *steadystate.Timeline {
 	r.mu.Lock()
 	phases := append([]steadystate.Window(nil), r.phases...)
 	r.mu.Unlock()
-	return &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: r.samples.final()}
+	tl := &steadystate.Timeline{Phases: phases, Faults: r.faultWindows(), Observations: map[string][]steadystate.Observation{}}
+	if len(r.asserts) == 0 {
+		return tl
+	}
+	named, all := map[string]bool{}, false
+	for _, a := range r.e.Spec.Verify {
+		n := 0
+		walkRefs(reflect.ValueOf(a.Spec), "", "Probe", 0, func(_, name string) {
+			if name != "" {
+				named[name] = true
+				n++
+			}
+		})
+		all = all || n == 0
+	}
+	for _, p := range r.probes {
+		if all || named[p.spec.Name] {
+			tl.Observations[p.spec.Name] = r.samples.all(p.spec.Name)
+		}
+	}
+	return tl
 }
 
 // judge computes every check of a run whose faults were injected.
@@ -77,7 +91,7 @@ func (r *run) judge(tl *steadystate.Timeline) []steadystate.Check {
 			if p.spec.SLO == nil || (p.spec.SLO.DuringFaults != nil && !*p.spec.SLO.DuringFaults) {
 				continue
 			}
-			obs := tl.Between(p.spec.Name, span)
+			obs := r.samples.window(p.spec.Name, span)
 			checks = append(checks, steadystate.CheckSLO("during faults", p.spec.Name, obs, sloBounds(p.spec.SLO))...)
 		}
 	}
@@ -108,7 +122,7 @@ func (r *run) recoveryCheck(tl *steadystate.Timeline, probe string, w steadystat
 		ref, from = span.End, span.Start
 	}
 	c.Details = map[string]string{"measured from": "the last revert"}
-	obs := inWindow(tl.Between(probe, steadystate.Window{Start: from, End: w.End}), steadystate.Window{Start: from, End: w.End})
+	obs := r.samples.window(probe, steadystate.Window{Start: from, End: w.End})
 	// Find the final run of ok observations (errored ones neither break nor extend it).
 	okRun, first := 0, time.Time{}
 	for _, o := range obs {
@@ -191,15 +205,17 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 	res.Errors = append(res.Errors, r.errs...)
 	r.mu.Unlock()
 	for _, p := range r.probes {
-		obs := r.samples.take(p.spec.Name) // sampling has stopped and the checks are made
+		// Sampling has stopped and the checks are made: the store gives the series
+		// up, and a long one is reduced at once, as report.json holds it (exact
+		// counts and latency figures, every non-ok observation, interval
+		// summaries), so a long run never holds its series twice.
 		s := reports.ProbeSeries{Name: p.spec.Name, Kind: p.spec.Kind, Every: p.spec.Every, MaxInFlight: p.spec.MaxInFlight,
-			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped,
-			Observations: make([]reports.Observation, 0, len(obs))}
+			Scheduled: p.scheduled, Completed: p.completed, Skipped: p.skipped, Observations: r.samples.take(p.spec.Name)}
 		if s.MaxInFlight <= 0 {
 			s.MaxInFlight = DefaultMaxInFlight
 		}
-		for _, o := range obs {
-			switch o.Status {
+		for _, o := range s.Observations {
+			switch steadystate.Status(o.Status) {
 			case steadystate.StatusOK:
 				s.OK++
 			case steadystate.StatusFailed:
@@ -207,10 +223,8 @@ func (r *run) finish(verdict, reason string) *reports.Result {
 			default:
 				s.Errored++
 			}
-			s.Observations = append(s.Observations, reports.Observation{Time: o.Time, Status: string(o.Status),
-				Latency: o.Latency, Detail: o.Detail, Values: o.Values})
 		}
-		res.Probes = append(res.Probes, s)
+		res.Probes = append(res.Probes, reports.ReduceFor(res, s))
 	}
 	if r.revertFailures() {
 		verdict = reports.VerdictErrored

@@ -16,12 +16,14 @@ import (
 
 // BenchmarkLongRunPipeline drives the runner's end of a one-hour run of 10 probes at
 // 10 Hz (360,000 observations, 1 % failed) through the real pipeline: every
-// observation goes into the run's sample store as the samplers put it there, then
-// the run is finished (SLO checks, the Result) and its reports written with
-// reports.WriteAll. It reports the store's heap per observation, the peak RSS of
-// the process and its growth per observation, and report.json's size. No probe is
-// asked (the observations are synthetic), so it measures what a long run holds and
-// writes, not the probes' own cost.
+// observation goes into the run's sample store as the samplers put it there (each
+// with its own detail string, as the http probe makes them, and on one probe its
+// own breaker value map, as a header-reading probe does), then the run is finished
+// (SLO checks from every observation, the Result with its series reduced) and its
+// reports written with reports.WriteAll. It reports the store's heap per
+// observation, the peak RSS of the process and its growth per observation, and
+// report.json's size. No probe is asked (the observations are synthetic), so it
+// measures what a long run holds and writes, not the probes' own cost.
 //
 //	go test -run '^$' -bench LongRunPipeline -benchtime 1x ./experiments/
 func BenchmarkLongRunPipeline(b *testing.B) {
@@ -58,10 +60,13 @@ func BenchmarkLongRunPipeline(b *testing.B) {
 		b.StartTimer()
 		for i := range perProbe {
 			at := t0.Add(time.Duration(i) * every)
-			for _, p := range r.probes {
-				o := steadystate.Observation{Time: at, Status: steadystate.StatusOK, Latency: time.Duration(2000+(i*7919)%9000) * time.Microsecond, Detail: "200"}
+			for k, p := range r.probes {
+				o := steadystate.Observation{Time: at, Status: steadystate.StatusOK, Latency: time.Duration(2000+(i*7919)%9000) * time.Microsecond, Detail: strconv.Itoa(200 + k*0)}
 				if i%100 == 37 {
-					o.Status, o.Detail = steadystate.StatusFailed, "503"
+					o.Status, o.Detail = steadystate.StatusFailed, strconv.Itoa(503+k*0)
+				}
+				if k == 0 {
+					o.Values = map[string]string{"breaker": "closed"}
 				}
 				p.scheduled++
 				p.completed++

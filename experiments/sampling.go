@@ -23,66 +23,6 @@ type probeRun struct {
 	scheduled, completed, skipped int
 }
 
-// sampleStore keeps every observation by probe name, in Time order.
-type sampleStore struct {
-	mu  sync.Mutex
-	obs map[string][]steadystate.Observation
-	// added holds a token after each add (capacity 1, never blocks the adder): the
-	// abort watcher wakes on it.
-	added chan struct{}
-}
-
-func newSampleStore() *sampleStore {
-	return &sampleStore{obs: map[string][]steadystate.Observation{}, added: make(chan struct{}, 1)}
-}
-
-// add inserts o in Time order: open-loop observations finish out of order.
-func (s *sampleStore) add(name string, o steadystate.Observation) {
-	s.mu.Lock()
-	all := append(s.obs[name], o)
-	for i := len(all) - 1; i > 0 && all[i-1].Time.After(o.Time); i-- {
-		all[i], all[i-1] = all[i-1], all[i]
-	}
-	s.obs[name] = all
-	s.mu.Unlock()
-	select {
-	case s.added <- struct{}{}:
-	default:
-	}
-}
-
-// since returns a copy of the observations of name at or after t.
-func (s *sampleStore) since(name string, t time.Time) []steadystate.Observation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	all := s.obs[name]
-	i := len(all)
-	for i > 0 && !all[i-1].Time.Before(t) {
-		i--
-	}
-	return append([]steadystate.Observation(nil), all[i:]...)
-}
-
-// final returns every observation by probe name, not copied: a long run's series
-// are not doubled at its end. Call it only once sampling has stopped (no add
-// after), and do not modify what it returns.
-func (s *sampleStore) final() map[string][]steadystate.Observation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.obs
-}
-
-// take returns the observations of name and drops them from the store, so the
-// report's copy of a long run's series does not sit next to the store's. Only once
-// sampling has stopped, and after everything that reads the store.
-func (s *sampleStore) take(name string) []steadystate.Observation {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	obs := s.obs[name]
-	delete(s.obs, name)
-	return obs
-}
-
 // sample asks p on a fixed schedule, every p.spec.Every from the start, until ctx
 // is done. It is open-loop, as wrk2 and k6's constant-arrival-rate are: each
 // observation starts at its scheduled time whether or not earlier ones returned,

@@ -40,7 +40,7 @@ func sampleFor(t *testing.T, url string, every time.Duration, maxInFlight int, d
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
 	r.sample(ctx, p)
-	return p, r.samples.final()["slow"]
+	return p, r.samples.all("slow")
 }
 
 // TestProbesAreOpenLoop: with every 100ms and 1.5s answers, a closed-loop probe

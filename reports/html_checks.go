@@ -231,16 +231,13 @@ func buildProbeStats(r *Result) []probeStats {
 	var out []probeStats
 	for _, p := range r.Probes {
 		s := probeStats{Name: p.Name, Kind: p.Kind, All: len(p.Observations), P50: "-", P90: "-", P99: "-", Max: "-"}
-		var lat []time.Duration
 		var first, last time.Time
 		for _, o := range p.Observations {
 			switch o.Status {
 			case obsOK:
 				s.OK++
-				lat = append(lat, o.Latency)
 			case obsFailed:
 				s.Failed++
-				lat = append(lat, o.Latency)
 				if first.IsZero() {
 					first = o.Time
 				}
@@ -249,13 +246,12 @@ func buildProbeStats(r *Result) []probeStats {
 				s.Errored++
 			}
 		}
-		if len(lat) > 0 {
-			sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
-			rank := func(q float64) string {
-				i := int(q*float64(len(lat))+0.5) - 1
-				return formatDuration(lat[min(max(i, 0), len(lat)-1)])
-			}
-			s.P50, s.P90, s.P99, s.Max = rank(0.50), rank(0.90), rank(0.99), formatDuration(lat[len(lat)-1])
+		if p.Reduced != nil {
+			// The counts are the series' own; every failed observation was kept.
+			s.All, s.OK, s.Failed, s.Errored = p.Reduced.Observations, p.OK, p.Failed, p.Errored
+		}
+		if p50, p90, p99, maxL, n := seriesLatency(p); n > 0 {
+			s.P50, s.P90, s.P99, s.Max = formatDuration(p50), formatDuration(p90), formatDuration(p99), formatDuration(maxL)
 		}
 		if !first.IsZero() {
 			s.FirstFailure, s.LastFailure = r.offset(first), r.offset(last)

@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -51,19 +52,44 @@ func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) la
 	var order []int
 	var fail, errd strings.Builder
 	seenF, seenE := map[string]bool{}, map[string]bool{}
+	addOK := func(c, n int, lo, hi time.Duration) {
+		cc, ok := cols[c]
+		if !ok {
+			cc = &col{min: lo, max: hi}
+			cols[c] = cc
+			order = append(order, c)
+		}
+		cc.n += n
+		cc.min, cc.max = min(cc.min, lo), max(cc.max, hi)
+	}
+	if r := p.Reduced; r != nil {
+		// A reduced series: each interval's ok observations are one stroke from its
+		// fastest to its slowest over the columns the interval covers (the ok
+		// observations kept lie within it); counts are the series' own.
+		for _, iv := range r.Intervals {
+			if iv.OK == 0 || iv.OKMax <= 0 {
+				continue
+			}
+			c0, c1 := s.column(iv.Start), s.column(iv.Start.Add(r.Interval-1))
+			for c := c0; c <= c1; c++ {
+				n := iv.OK / (c1 - c0 + 1)
+				if c == c0 {
+					n += iv.OK % (c1 - c0 + 1)
+				}
+				addOK(c, n, iv.OKMin, iv.OKMax)
+			}
+		}
+		slices.Sort(order)
+	}
 	for _, o := range p.Observations {
 		switch o.Status {
 		case obsOK:
 			l.NOK++
-			c := s.column(o.Time)
-			cc, ok := cols[c]
-			if !ok {
-				cc = &col{min: o.Latency, max: o.Latency}
-				cols[c] = cc
-				order = append(order, c)
+			n := 1
+			if p.Reduced != nil {
+				n = 0 // counted with its interval
 			}
-			cc.n++
-			cc.min, cc.max = min(cc.min, o.Latency), max(cc.max, o.Latency)
+			addOK(s.column(o.Time), n, o.Latency, o.Latency)
 		case obsFailed:
 			l.NFailed++
 			x, y := s.x(o.Time), ls.y(o.Latency)
@@ -99,6 +125,9 @@ func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) la
 		l.Hover.Cols = append(l.Hover.Cols, [4]int{c, cc.n, int(cc.min / time.Microsecond), int(cc.max / time.Microsecond)})
 	}
 	l.OKPath, l.FailPath, l.ErrPath = ok.String(), fail.String(), errd.String()
+	if p.Reduced != nil {
+		l.NOK, l.NFailed, l.NErrored = p.OK, p.Failed, p.Errored
+	}
 	return l
 }
 

@@ -341,7 +341,7 @@ func timelineText(r *Result) string {
 	if len(r.Probes) > 0 {
 		b.WriteString("probes:\n")
 		for _, p := range r.Probes {
-			p50, p99, _ := latencyStats(p.Observations)
+			p50, _, p99, _, _ := seriesLatency(p)
 			fmt.Fprintf(&b, "  %s (%s): %d ok, %d failed, %d errored, p50 %s, p99 %s; %d scheduled, %d completed, %d skipped\n",
 				p.Name, p.Kind, p.OK, p.Failed, p.Errored, formatDuration(p50), formatDuration(p99), p.Scheduled, p.Completed, p.Skipped)
 		}

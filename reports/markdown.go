@@ -79,7 +79,7 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 		b.WriteString("\n## Probes\n\n")
 		t := newTable("Probe", "Kind", "OK", "Failed", "Errored", "p50", "p99", "Scheduled", "Completed", "Skipped")
 		for _, p := range r.Probes {
-			p50, p99, judged := latencyStats(p.Observations)
+			p50, _, p99, _, judged := seriesLatency(p)
 			l50, l99 := "-", "-"
 			if judged > 0 {
 				l50, l99 = formatDuration(p50), formatDuration(p99)

@@ -28,13 +28,22 @@ type Reduction struct {
 	Kept         int `json:"kept"`
 	// Interval is the length of each summary interval; the first starts at the
 	// first observation.
-	Interval  time.Duration     `json:"interval"`
+	Interval time.Duration `json:"interval"`
+	// Judged is how many observations were ok or failed; P50, P90, P99 and Max are
+	// their exact latency figures over the whole series, as the SLO math and the
+	// reports compute them from a whole series.
+	Judged    int               `json:"judged"`
+	P50       time.Duration     `json:"p50"`
+	P90       time.Duration     `json:"p90"`
+	P99       time.Duration     `json:"p99"`
+	Max       time.Duration     `json:"max"`
 	Intervals []IntervalSummary `json:"intervals"`
 }
 
 // IntervalSummary summarises every observation whose Time falls in
 // [Start, Start+Interval). Latencies (P50, P99, Max: HDR histogram, 3 significant
-// digits) are of the ok and failed observations, as the SLO math takes them.
+// digits) are of the ok and failed observations, as the SLO math takes them; OKMin
+// and OKMax bound the ok ones (report.html draws them as the interval's stroke).
 type IntervalSummary struct {
 	Start   time.Time     `json:"start"`
 	OK      int           `json:"ok"`
@@ -43,16 +52,31 @@ type IntervalSummary struct {
 	P50     time.Duration `json:"p50"`
 	P99     time.Duration `json:"p99"`
 	Max     time.Duration `json:"max"`
+	OKMin   time.Duration `json:"okMin,omitempty"`
+	OKMax   time.Duration `json:"okMax,omitempty"`
 }
 
 // Reduce returns s as report.json holds it. A series of at most ReduceAbove
 // observations is returned unchanged. A longer one keeps, in Time order: every
 // non-ok observation exactly; per fixed interval the first, the fastest and the
 // slowest ok one; and every observation within 3 before and 12 after each moment
-// in marks (check times, phase and fault boundaries). Reduced says so, with the
+// in marks (check times, phase and fault boundaries); the two observations around
+// every change of Values["breaker"] (the breaker lane of report.html). Reduced says so, with the
 // exact total and per-interval summaries. Counts (OK, Failed, Errored, Scheduled,
 // Completed, Skipped) are never changed. s itself is not modified.
 func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
+	return reduce(s, marks)
+}
+
+// ReduceFor is Reduce with the moments r points at for s (its checks' At, r's phase
+// boundaries, injections and reverts): the series as r's report.json holds it. A
+// runner reduces each long series once its checks are made, so that a long run
+// holds its series once; the reports then write it as it is.
+func ReduceFor(r *Result, s ProbeSeries) ProbeSeries {
+	return reduce(s, marksFor(r, s.Name))
+}
+
+func reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
 	obs := s.Observations
 	if len(obs) <= ReduceAbove || s.Reduced != nil {
 		return s
@@ -66,7 +90,17 @@ func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
 			keep[j] = true
 		}
 	}
+	// A change of breaker state is an event the timeline draws: the observations
+	// on both sides of it are kept.
+	for i := 1; i < len(obs); i++ {
+		if obs[i].Values["breaker"] != obs[i-1].Values["breaker"] {
+			keep[i-1], keep[i] = true, true
+		}
+	}
 	red := &Reduction{Observations: len(obs), Interval: interval}
+	lat := judgedLatencies(obs)
+	red.Judged = len(lat)
+	red.P50, red.P90, red.P99, red.Max = rank(lat, 0.50), rank(lat, 0.90), rank(lat, 0.99), rank(lat, 1)
 	h := hdrhistogram.New(1, int64(time.Hour), 3)
 	for i := 0; i < len(obs); {
 		start := first.Add(time.Duration(int64(obs[i].Time.Sub(first)) / int64(interval) * int64(interval)))
@@ -88,6 +122,7 @@ func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
 				if slow < 0 || o.Latency > obs[slow].Latency {
 					slow = i
 				}
+				sum.OKMin, sum.OKMax = obs[fast].Latency, obs[slow].Latency
 			case obsFailed:
 				sum.Failed++
 				keep[i] = true

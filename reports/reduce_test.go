@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/net/html"
 )
 
 // longSeries is n observations every 100 ms: about 1 % failed, 0.2 % errored, the
@@ -247,5 +249,90 @@ func TestWriteAllLongRunRoundTrip(t *testing.T) {
 	}
 	if excerpt(want.String()) != excerpt(got.String()) {
 		t.Fatalf("excerpt differs:\n%s\nvs\n%s", excerpt(want.String()), excerpt(got.String()))
+	}
+}
+
+// TestReportsOfAReducedSeriesAreTheWholeSeries: a long run's series are reduced as
+// soon as its checks are made (ReduceFor), so report.html, report.md and junit.xml
+// are drawn from the reduced series, live or from report.json. Each must say what
+// it says of the whole series: every observation drawn (each ok one inside its
+// column's stroke, each failed and errored one as its own mark), the same counts,
+// p50/p90/p99/max and breaker states.
+func TestReportsOfAReducedSeriesAreTheWholeSeries(t *testing.T) {
+	whole := denseResult(3, 6000)
+	// Breaker states that change off the reduction's interval grid.
+	for i := range whole.Probes[0].Observations {
+		o := &whole.Probes[0].Observations[i]
+		if st := o.Values["breaker"]; st != "closed" {
+			o.Values = map[string]string{"breaker": []string{"open", "open", "half-open"}[i/13%3]}
+		}
+	}
+	reduced := *whole
+	reduced.Probes = nil
+	for _, p := range whole.Probes {
+		s := ReduceFor(whole, p)
+		if s.Reduced == nil || len(s.Observations) >= len(p.Observations)/2 {
+			t.Fatalf("probe %s: %d of %d observations kept", p.Name, len(s.Observations), len(p.Observations))
+		}
+		reduced.Probes = append(reduced.Probes, s)
+	}
+	// The same result, written to report.json and read back.
+	var js bytes.Buffer
+	if err := WriteJSON(&js, &reduced); err != nil {
+		t.Fatal(err)
+	}
+	var back Result
+	if err := json.Unmarshal(js.Bytes(), &back); err != nil {
+		t.Fatal(err)
+	}
+
+	_, wholeDoc := renderHTML(t, whole)
+	probesTable := func(doc *html.Node) string {
+		tbl := findFirst(doc, func(n *html.Node) bool { return n.Data == "table" && hasClass(n, "probes") })
+		if tbl == nil {
+			t.Fatal("no probes table")
+		}
+		return textOf(tbl)
+	}
+	breakers := func(doc *html.Node) []string {
+		var out []string
+		for _, n := range findAll(doc, func(n *html.Node) bool { return hasClass(n, "br") }) {
+			out = append(out, attr(n, "data-state")+" "+attr(n, "data-start")+" "+attr(n, "data-end"))
+		}
+		return out
+	}
+	markdownProbes := func(r *Result) string {
+		var b bytes.Buffer
+		if err := WriteMarkdown(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		_, after, _ := strings.Cut(b.String(), "## Probes")
+		table, _, _ := strings.Cut(after, "\n\n## ")
+		return table
+	}
+	junitProbes := func(r *Result) string {
+		var b bytes.Buffer
+		if err := WriteJUnit(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		_, after, _ := strings.Cut(b.String(), "probes:\n")
+		lines, _, _ := strings.Cut(after, "</")
+		return lines
+	}
+	for name, r := range map[string]*Result{"reduced": &reduced, "read back": &back} {
+		_, doc := renderHTML(t, r)
+		CheckHTMLReport(t, doc, whole, "")
+		if got, want := probesTable(doc), probesTable(wholeDoc); got != want {
+			t.Errorf("%s: probes table\n%s\nwant\n%s", name, got, want)
+		}
+		if got, want := breakers(doc), breakers(wholeDoc); len(want) == 0 || !reflect.DeepEqual(got, want) {
+			t.Errorf("%s: breaker states %v, want %v", name, got, want)
+		}
+		if got, want := markdownProbes(r), markdownProbes(whole); !strings.Contains(want, "probe-00") || got != want {
+			t.Errorf("%s: report.md probes\n%s\nwant\n%s", name, got, want)
+		}
+		if got, want := junitProbes(r), junitProbes(whole); !strings.Contains(want, "p99") || got != want {
+			t.Errorf("%s: junit probes\n%s\nwant\n%s", name, got, want)
+		}
 	}
 }

@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strings"
 	"time"
 )
@@ -191,23 +191,36 @@ func (r *Result) offset(t time.Time) string {
 	return "+" + formatDuration(d)
 }
 
-// latencyStats returns p50 and p99 (nearest rank) of the ok and failed observations.
-func latencyStats(obs []Observation) (p50, p99 time.Duration, n int) {
+// seriesLatency gives p's latency figures over its ok and failed observations:
+// from the whole series, or for a reduced one from its Reduction (exact, computed
+// before it was reduced).
+func seriesLatency(p ProbeSeries) (p50, p90, p99, maxL time.Duration, n int) {
+	if r := p.Reduced; r != nil {
+		return r.P50, r.P90, r.P99, r.Max, r.Judged
+	}
+	l := judgedLatencies(p.Observations)
+	return rank(l, 0.50), rank(l, 0.90), rank(l, 0.99), rank(l, 1), len(l)
+}
+
+// judgedLatencies returns the latencies of the ok and failed observations, sorted.
+func judgedLatencies(obs []Observation) []time.Duration {
 	l := make([]time.Duration, 0, len(obs))
 	for _, o := range obs {
 		if o.Status == obsOK || o.Status == obsFailed {
 			l = append(l, o.Latency)
 		}
 	}
+	slices.Sort(l)
+	return l
+}
+
+// rank is the nearest-rank q-quantile of sorted l (q = 1: its max); 0 if empty.
+func rank(l []time.Duration, q float64) time.Duration {
 	if len(l) == 0 {
-		return 0, 0, 0
+		return 0
 	}
-	sort.Slice(l, func(i, j int) bool { return l[i] < l[j] })
-	rank := func(q float64) time.Duration {
-		i := int(q*float64(len(l))+0.5) - 1
-		return l[min(max(i, 0), len(l)-1)]
-	}
-	return rank(0.50), rank(0.99), len(l)
+	i := int(q*float64(len(l))+0.5) - 1
+	return l[min(max(i, 0), len(l)-1)]
 }
 
 func firstLine(s string) string {
