@@ -69,3 +69,40 @@ func TestLongLatencyWaitInterrupted(t *testing.T) {
 		}
 	})
 }
+
+// TestBusyMachineUsesGoTimers: timerfd wake-ups late by more than busyLate on
+// average (three in a row) mark the machine busy for busyFor (waits use Go timers); on-time ones and
+// a lone late one do not; the first wait after busyFor may use the timerfd again.
+func TestBusyMachineUsesGoTimers(t *testing.T) {
+	defer func() { busyUntil.Store(0); lateAvg.Store(0) }()
+	now := time.Now()
+	if !preciseAllowed(now) {
+		t.Fatal("a fresh process counts as busy")
+	}
+	for range 100 {
+		notePreciseWake(40*time.Microsecond, now)
+	}
+	notePreciseWake(30*time.Millisecond, now) // a GC pause
+	if !preciseAllowed(now) {
+		t.Fatal("on-time wake-ups and one late one marked the machine busy")
+	}
+	for range 10 {
+		notePreciseWake(40*time.Microsecond, now)
+	}
+	for range 2 {
+		notePreciseWake(3*time.Millisecond, now)
+	}
+	if !preciseAllowed(now) {
+		t.Fatal("two late wake-ups marked the machine busy")
+	}
+	notePreciseWake(3*time.Millisecond, now)
+	if preciseAllowed(now.Add(busyFor - time.Millisecond)) {
+		t.Fatalf("three wake-ups 3ms late in a row did not mark the machine busy for %v", busyFor)
+	}
+	if !preciseAllowed(now.Add(busyFor)) {
+		t.Fatalf("still busy %v after", busyFor)
+	}
+	if got := lateAvg.Load(); got != 0 {
+		t.Errorf("the average was not started afresh: %v", time.Duration(got))
+	}
+}

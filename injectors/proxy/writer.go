@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 )
 
@@ -17,6 +18,48 @@ func jitterRoll() float64 { return rand.Float64()*2 - 1 }
 
 // spinMargin is the last stretch before a deadline spent busy-waiting.
 const spinMargin = 10 * time.Microsecond
+
+// The timerfd wait is precise on a quiet machine (10-40 µs late) but, when the CPU
+// is contended, worse than a plain Go timer: its wake-up goes through the network
+// poller to another thread (two wake-ups, each waiting for a CPU), where a Go timer
+// wakes the thread that waits for it (one). Measured next to 4 CPU burners per core
+// (BenchmarkLatencyToxicLoaded): timerfd p50 error 1.8-2.6 ms, Go timers 1.0 ms,
+// Toxiproxy 1.0 ms. So the waits keep a moving average of how late their timerfd
+// woke up (each wake-up weighs 1/4, counted at most 2*busyLate late); when it
+// passes busyLate (three late wake-ups in a row) the machine counts as
+// busy for busyFor: the waits then use Go timers, and after that the timerfd is
+// tried again. A lone late wake-up (a GC pause, one scheduling hiccup) does not
+// switch: on a quiet machine the average stays in the tens of µs.
+const (
+	busyLate = time.Millisecond
+	busyFor  = time.Second
+)
+
+// busyUntil is when the machine stops counting as busy (Unix ns) and lateAvg the
+// moving average of timerfd lateness (ns); shared by every proxy of the process,
+// as the load is.
+var busyUntil, lateAvg atomic.Int64
+
+// preciseAllowed reports whether a wait starting at now may use the timerfd.
+func preciseAllowed(now time.Time) bool { return now.UnixNano() >= busyUntil.Load() }
+
+// notePreciseWake records how late a timerfd wait woke up at now.
+func notePreciseWake(late time.Duration, now time.Time) {
+	for {
+		old := lateAvg.Load()
+		avg := old + (int64(min(max(late, 0), 2*busyLate))-old)/4
+		busy := avg > int64(busyLate)
+		if busy {
+			avg = 0 // start afresh when the timerfd is tried again
+		}
+		if lateAvg.CompareAndSwap(old, avg) {
+			if busy {
+				busyUntil.Store(now.Add(busyFor).UnixNano())
+			}
+			return
+		}
+	}
+}
 
 // writer is the slow path's second half: it applies the write-side toxics of the
 // current chain (re-read at every wait, so a removed toxic stops delaying at once)
@@ -80,10 +123,10 @@ func (w *writer) waitUntil(t time.Time, changed <-chan struct{}) (reached, alive
 	if d <= 0 {
 		return true, true
 	}
-	if d > spinMargin && w.sl.ready() && w.sl.arm(t, spinMargin) {
+	if d > spinMargin && preciseAllowed(time.Now()) && w.sl.ready() && w.sl.arm(t, spinMargin) {
 		return w.preciseWait(t, changed)
 	}
-	if d > spinMargin { // no timerfd: a Go timer, millisecond precision
+	if d > spinMargin { // no timerfd, or a busy machine: a Go timer
 		w.timer.Reset(d)
 		select {
 		case <-w.timer.C:
@@ -112,11 +155,12 @@ func (w *writer) preciseWait(t time.Time, changed <-chan struct{}) (reached, ali
 	p.smu.Lock()
 	p.sleeping[&w.sl] = struct{}{}
 	p.smu.Unlock()
-	expired := false
+	expired, woke := false, time.Time{}
 	select {
 	case <-changed: // changed before registration: publishLocked did not see us
 	default:
 		expired = w.sl.wait()
+		woke = time.Now()
 	}
 	p.smu.Lock()
 	delete(p.sleeping, &w.sl)
@@ -128,6 +172,7 @@ func (w *writer) preciseWait(t time.Time, changed <-chan struct{}) (reached, ali
 	if !expired {
 		return false, true
 	}
+	notePreciseWake(woke.Sub(t), woke)
 	spinUntil(t)
 	return true, true
 }
