@@ -8,7 +8,7 @@ TEST_TIMEOUT ?= 45m
 FUZZTIME ?= 20s
 export GONOSUMDB = k8s.io
 
-.PHONY: all build test unit fuzz demo demo-kubernetes bench lint testenv chaos-mesh-controller chaos-mesh-crds cluster-up cluster-down clean screenshot generate check-generate
+.PHONY: all build test unit fuzz demo demo-kubernetes game-day bench lint testenv chaos-mesh-controller chaos-mesh-crds cluster-up cluster-down clean screenshot generate check-generate
 
 all: build
 
@@ -46,6 +46,13 @@ fuzz:
 ## demo: a real experiment end to end, no root, no cluster
 demo:
 	bash examples/demo.sh
+
+## game-day: a real ten-minute run (10 probes at 10 Hz against the shop, payments 2 s
+## late for 9 minutes) measured: chaos run's peak RSS and CPU, report.json's size.
+## GAME_DAY=examples/shop/experiments/game-day-1h.yaml: the same for an hour
+GAME_DAY ?= examples/shop/experiments/game-day-10min.yaml
+game-day:
+	CHAOS_MEASURE=1 bash examples/shop/scripts/run.sh resilient $(GAME_DAY)
 
 ## demo-kubernetes: the Kubernetes story on a local control plane (no root, no Docker):
 ## pod kill heals (passed), a bad rollout undone by the example rollback guard (passed),

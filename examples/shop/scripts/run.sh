@@ -14,7 +14,9 @@
 # directory; it needs Debian's `prometheus` package (or PROMETHEUS=/path/to/prometheus).
 # Environment: REPORT_DIR (default chaos-reports/shop-<experiment>-<build>-<time>),
 # GO (default go), CHAOS_FLAGS (extra flags for `chaos run`, e.g. "--progress plain"),
-# PROMETHEUS (default /usr/bin/prometheus).
+# PROMETHEUS (default /usr/bin/prometheus), CHAOS_MEASURE=1 (run `chaos run` under
+# GNU time and print its peak RSS, CPU time, report.json size and observation count:
+# the numbers of `make game-day`; needs /usr/bin/time, Debian package `time`).
 set -euo pipefail
 
 build=${1:-resilient}
@@ -120,12 +122,26 @@ if $with_prometheus; then
 	echo "prometheus up: http://$prometheus_addr scraping checkout every 250ms"
 fi
 
+measure=()
+if [[ ${CHAOS_MEASURE:-} == 1 ]]; then
+	[[ -x /usr/bin/time ]] || { echo "$0: CHAOS_MEASURE=1 needs GNU time (apt-get install time)" >&2; exit 2; }
+	measure=(/usr/bin/time -o "$report_dir/chaos-run.time" -f "%M %e %U %S")
+fi
 code=0
 # shellcheck disable=SC2086 # CHAOS_FLAGS is a list of flags
-bin/chaos run --report-dir "$report_dir" ${CHAOS_FLAGS:-} "$experiment" || code=$?
+"${measure[@]}" bin/chaos run --report-dir "$report_dir" ${CHAOS_FLAGS:-} "$experiment" || code=$?
 
 verdict=$(sed -n 's/^ *"verdict": *"\([a-z-]*\)".*/\1/p' "$report_dir/report.json" 2>/dev/null | head -n1)
 echo
 echo "verdict: ${verdict:-unknown} (chaos run exit code $code)"
 echo "report:  $report_dir/report.md (also report.json, junit.xml; shop logs *.log)"
+if ((${#measure[@]})) && [[ -s $report_dir/chaos-run.time ]]; then
+	read -r rss_kb wall user sys < <(tail -n1 "$report_dir/chaos-run.time")
+	# Observations made: each probe's "completed"; kept: the lines of its series.
+	obs=$({ grep -o '"completed": [0-9]*' "$report_dir/report.json" || true; } | awk '{s += $2} END {print s + 0}')
+	kept=$({ grep -c '^ *{"time":' "$report_dir/report.json" || true; } | head -n1)
+	size=$(stat -c %s "$report_dir/report.json")
+	echo "chaos run: peak RSS $((rss_kb / 1024)) MB, ${wall}s wall, ${user}s user + ${sys}s sys CPU"
+	echo "report.json: $size bytes, $kept observations kept of $obs made ($(awk -v s="$size" -v o="$obs" 'BEGIN {if (o) printf "%.1f", s / o; else print "-"}') bytes per observation made)"
+fi
 exit "$code"
