@@ -11,15 +11,14 @@ package chaosmesh
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strings"
-	"syscall"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/testenv/buildcache"
 )
 
 // Version is the chaos-controller-manager built: the require line of build/ccm
@@ -72,7 +71,7 @@ func EnsureController(ctx context.Context, logf func(string, ...any)) (string, e
 	if err := os.MkdirAll(filepath.Dir(bin), 0o755); err != nil {
 		return "", fmt.Errorf("chaos mesh cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cache, "build.lock"), logf)
+	unlock, err := buildcache.Lock(ctx, filepath.Join(cache, "build.lock"), Binary, logf)
 	if err != nil {
 		return "", err
 	}
@@ -97,11 +96,11 @@ func EnsureController(ctx context.Context, logf func(string, ...any)) (string, e
 	// The checksum database has no entry for github.com/chaos-mesh/fx-logr and
 	// answers 404 for k8s.io/*; go.sum still pins every hash.
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false",
-		"GONOSUMDB="+joinEnv(os.Getenv("GONOSUMDB"), "k8s.io,github.com/chaos-mesh"))
+		"GONOSUMDB="+buildcache.JoinEnv(os.Getenv("GONOSUMDB"), "k8s.io,github.com/chaos-mesh"))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Run(); err != nil {
-		return "", fmt.Errorf("building %s in %s: %w\n%s", Binary, cmd.Dir, err, tail(log.String(), 40))
+		return "", fmt.Errorf("building %s in %s: %w\n%s", Binary, cmd.Dir, err, buildcache.Tail(log.String(), 40))
 	}
 	if err := os.Rename(filepath.Join(tmp, Binary), bin); err != nil {
 		return "", fmt.Errorf("installing %s: %w", Binary, err)
@@ -115,77 +114,9 @@ func executable(p string) bool {
 	return err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0
 }
 
-func joinEnv(old, add string) string {
-	if old == "" {
-		return add
-	}
-	return old + "," + add
-}
-
 // buildDir finds build/: $FAULTLINE_CHAOS_MESH_BUILD, next to this source file, or
 // internal/testenv/chaosmesh/build above the working directory.
 func buildDir() (string, error) {
-	if d := os.Getenv(EnvBuildDir); d != "" {
-		return d, nil
-	}
-	ok := func(d string) bool {
-		_, err := os.Stat(filepath.Join(d, "ccm", "go.mod"))
-		return err == nil
-	}
-	if _, file, _, found := runtime.Caller(0); found && filepath.IsAbs(file) {
-		if d := filepath.Join(filepath.Dir(file), "build"); ok(d) {
-			return d, nil
-		}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("chaos mesh build module: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if c := filepath.Join(d, "internal", "testenv", "chaosmesh", "build"); ok(c) {
-			return c, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("chaos mesh build module not found above %s; set $%s", wd, EnvBuildDir)
-		}
-	}
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel the wait.
-func lockFile(ctx context.Context, path string, logf func(string, ...any)) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	announced := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		if !announced {
-			logf("waiting for another process building %s (lock %s)", Binary, path)
-			announced = true
-		}
-		t := time.NewTimer(500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, fmt.Errorf("waiting for the %s build lock: %w", Binary, ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	_, file, _, _ := runtime.Caller(0)
+	return buildcache.FindDir(EnvBuildDir, filepath.Dir(file), "internal/testenv/chaosmesh/build", filepath.Join("ccm", "go.mod"), "chaos mesh build module")
 }

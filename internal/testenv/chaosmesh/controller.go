@@ -24,6 +24,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/faultline-dev/faultline/internal/testenv/buildcache"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -193,7 +194,7 @@ func (c *Controller) Stop() {
 // Tail returns the last n lines of the controller's log.
 func (c *Controller) Tail(n int) string {
 	b, _ := os.ReadFile(c.Log)
-	return tail(string(b), n)
+	return buildcache.Tail(string(b), n)
 }
 
 // selfSigned writes tls.crt and tls.key for 127.0.0.1 (the webhook server Chaos

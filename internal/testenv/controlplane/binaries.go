@@ -3,15 +3,15 @@ package controlplane
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/faultline-dev/faultline/internal/testenv/buildcache"
 )
 
 // Versions of the components. They must match the require lines of the build
@@ -102,7 +102,7 @@ func EnsureBinaries(ctx context.Context, logf func(string, ...any)) (string, err
 	if err := os.MkdirAll(cache, 0o755); err != nil {
 		return "", fmt.Errorf("control plane cache: %w", err)
 	}
-	unlock, err := lockFile(ctx, filepath.Join(cache, "build.lock"), logf)
+	unlock, err := buildcache.Lock(ctx, filepath.Join(cache, "build.lock"), "the control plane", logf)
 	if err != nil {
 		return "", err
 	}
@@ -147,11 +147,11 @@ func build(ctx context.Context, modDir, bin string, m buildModule, logf func(str
 	args := append([]string{"build", "-trimpath", "-ldflags=-s -w", "-o", out}, m.packages...)
 	cmd := exec.CommandContext(ctx, "go", args...)
 	cmd.Dir = modDir
-	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "GONOSUMDB="+joinEnv(os.Getenv("GONOSUMDB"), "k8s.io"))
+	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "GONOSUMDB="+buildcache.JoinEnv(os.Getenv("GONOSUMDB"), "k8s.io"))
 	var log bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &log, &log
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("building %s in %s: %w\n%s", strings.Join(m.bins, ", "), modDir, err, tail(log.String(), 40))
+		return fmt.Errorf("building %s in %s: %w\n%s", strings.Join(m.bins, ", "), modDir, err, buildcache.Tail(log.String(), 40))
 	}
 	for _, b := range m.bins {
 		if err := os.Rename(filepath.Join(tmp, b), filepath.Join(bin, b)); err != nil {
@@ -160,13 +160,6 @@ func build(ctx context.Context, modDir, bin string, m buildModule, logf func(str
 	}
 	logf("built %s in %s", strings.Join(m.bins, ", "), time.Since(start).Round(time.Second))
 	return nil
-}
-
-func joinEnv(old, add string) string {
-	if old == "" {
-		return add
-	}
-	return old + "," + add
 }
 
 // missingBinaries returns those of names (default: all five) not present in dir.
@@ -183,71 +176,9 @@ func missingBinaries(dir string, names ...string) []string {
 	return missing
 }
 
-// buildDir finds the build modules: $FAULTLINE_CONTROLPLANE_BUILD, next to this
-// source file, or internal/testenv/controlplane/build above the working directory.
+// buildDir finds build/: $FAULTLINE_CONTROLPLANE_BUILD, next to this source file, or
+// internal/testenv/controlplane/build above the working directory.
 func buildDir() (string, error) {
-	if d := os.Getenv(EnvBuildDir); d != "" {
-		return d, nil
-	}
-	ok := func(d string) bool {
-		_, err := os.Stat(filepath.Join(d, "kube", "go.mod"))
-		return err == nil
-	}
-	if _, file, _, found := runtime.Caller(0); found && filepath.IsAbs(file) {
-		if d := filepath.Join(filepath.Dir(file), "build"); ok(d) {
-			return d, nil
-		}
-	}
-	wd, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("control plane build modules: %w", err)
-	}
-	for d := wd; ; d = filepath.Dir(d) {
-		if c := filepath.Join(d, "internal", "testenv", "controlplane", "build"); ok(c) {
-			return c, nil
-		}
-		if filepath.Dir(d) == d {
-			return "", fmt.Errorf("control plane build modules not found above %s; set $%s", wd, EnvBuildDir)
-		}
-	}
-}
-
-// lockFile takes an exclusive flock on path, polling so that ctx can cancel the wait.
-func lockFile(ctx context.Context, path string, logf func(string, ...any)) (func(), error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return nil, fmt.Errorf("locking %s: %w", path, err)
-	}
-	announced := false
-	for {
-		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			return func() { _ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN); f.Close() }, nil
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) {
-			f.Close()
-			return nil, fmt.Errorf("locking %s: %w", path, err)
-		}
-		if !announced {
-			logf("waiting for another process building the control plane (lock %s)", path)
-			announced = true
-		}
-		t := time.NewTimer(500 * time.Millisecond)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			f.Close()
-			return nil, fmt.Errorf("waiting for the control plane build lock: %w", ctx.Err())
-		case <-t.C:
-		}
-	}
-}
-
-// tail returns the last n lines of s.
-func tail(s string, n int) string {
-	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
+	_, file, _, _ := runtime.Caller(0)
+	return buildcache.FindDir(EnvBuildDir, filepath.Dir(file), "internal/testenv/controlplane/build", filepath.Join("kube", "go.mod"), "control plane build modules")
 }

@@ -37,6 +37,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/faultline-dev/faultline/internal/kube"
+	"github.com/faultline-dev/faultline/internal/testenv/buildcache"
 )
 
 // tempDirPattern names the temporary directories of Start (Options.Dir empty).
@@ -361,7 +362,7 @@ func (c *ControlPlane) checkAlive() error {
 
 func (c *ControlPlane) logTail(component string) string {
 	b, _ := os.ReadFile(filepath.Join(c.Dir, "logs", component+".log"))
-	return tail(string(b), 20)
+	return buildcache.Tail(string(b), 20)
 }
 
 // freePorts reserves n distinct free TCP ports on 127.0.0.1 (released on return).

@@ -37,26 +37,6 @@ func TestVersionsMatchBuildModules(t *testing.T) {
 	}
 }
 
-func TestLockFileExcludes(t *testing.T) {
-	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "lock")
-	unlock, err := lockFile(ctx, path, t.Logf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	short, cancel := context.WithTimeout(ctx, 700*time.Millisecond)
-	defer cancel()
-	if _, err := lockFile(short, path, t.Logf); err == nil {
-		t.Fatal("second lock acquired while the first is held")
-	}
-	unlock()
-	unlock2, err := lockFile(ctx, path, t.Logf)
-	if err != nil {
-		t.Fatalf("lock after unlock: %v", err)
-	}
-	unlock2()
-}
-
 // Start really serves the API with kwok nodes Ready, and Stop kills every
 // component it started and removes its temporary directory.
 func TestStartStop(t *testing.T) {
