@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -36,51 +37,66 @@ func TestPassThroughLargeAndHalfClose(t *testing.T) {
 	}
 }
 
+// TestLatencyLiveAddAndRemove: a latency toxic added on a live connection delays
+// every round trip by at least its latency, and its removal ends the delay. Every
+// round trip must be at least the latency; the upper bounds are checked on the
+// fastest of three, so that a loaded machine's scheduling spike cannot fail it but a
+// latency applied twice (or not removed) still does.
 func TestLatencyLiveAddAndRemove(t *testing.T) {
 	for _, stream := range []string{Downstream, Upstream} {
 		t.Run(stream, func(t *testing.T) {
 			p := startProxy(t, echoServer(t))
 			c := dial(t, p.Addr())
 			msg := []byte("ping")
-			if d, err := roundTrip(t, c, msg, time.Second); err != nil || d > 50*time.Millisecond {
-				t.Fatalf("baseline round trip: %v %v", d, err)
+			fastest := func(what string, atLeast, below time.Duration) {
+				t.Helper()
+				best := time.Hour
+				for range 3 {
+					d, err := roundTrip(t, c, msg, 2*time.Second)
+					if err != nil || d < atLeast {
+						t.Fatalf("%s: round trip %v (%v), want at least %v", what, d, err, atLeast)
+					}
+					best = min(best, d)
+				}
+				if best >= below {
+					t.Fatalf("%s: fastest of 3 round trips %v, want below %v", what, best, below)
+				}
 			}
+			fastest("baseline", 0, 50*time.Millisecond)
 			if err := p.AddToxic(Toxic{Name: "lat", Type: "latency", Stream: stream, Toxicity: 1,
 				Attributes: map[string]any{"latency": 100}}); err != nil {
 				t.Fatal(err)
 			}
-			for range 3 {
-				d, err := roundTrip(t, c, msg, time.Second)
-				if err != nil || d < 100*time.Millisecond || d > 250*time.Millisecond {
-					t.Fatalf("with 100ms latency on the live connection: round trip %v (%v), want 100ms..250ms", d, err)
-				}
-			}
+			fastest("with 100ms latency on the live connection", 100*time.Millisecond, 190*time.Millisecond)
 			if err := p.RemoveToxic("lat"); err != nil {
 				t.Fatal(err)
 			}
-			if d, err := roundTrip(t, c, msg, time.Second); err != nil || d > 50*time.Millisecond {
-				t.Fatalf("after removal: round trip %v (%v), want < 50ms", d, err)
-			}
+			fastest("after removal", 0, 50*time.Millisecond)
 		})
 	}
 }
 
+// TestLatencyJitterBounds: latency 30 ± 10 ms never answers sooner than 20 ms, its
+// answers spread, and their median stays within the bounds (the median, not the
+// slowest: a loaded machine adds its own delays on top).
 func TestLatencyJitterBounds(t *testing.T) {
 	p := startProxy(t, echoServer(t))
 	if err := p.AddToxic(Toxic{Type: "latency", Toxicity: 1, Attributes: map[string]any{"latency": 30, "jitter": 10}}); err != nil {
 		t.Fatal(err)
 	}
 	c := dial(t, p.Addr())
-	var lo, hi time.Duration = time.Hour, 0
-	for range 20 {
+	var all []time.Duration
+	for range 21 {
 		d, err := roundTrip(t, c, []byte("x"), time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
-		lo, hi = min(lo, d), max(hi, d)
+		all = append(all, d)
 	}
-	if lo < 20*time.Millisecond || hi > 90*time.Millisecond || hi-lo < 3*time.Millisecond {
-		t.Fatalf("latency 30±10ms: round trips in [%v, %v], want within [20ms, 90ms] and spread", lo, hi)
+	slices.Sort(all)
+	lo, median, hi := all[0], all[len(all)/2], all[len(all)-1]
+	if lo < 20*time.Millisecond || median > 40*time.Millisecond+5*time.Millisecond || hi-lo < 3*time.Millisecond {
+		t.Fatalf("latency 30±10ms: round trips from %v (median %v) to %v, want none below 20ms, the median within 45ms, and spread", lo, median, hi)
 	}
 }
 
