@@ -2,6 +2,7 @@ package experiments
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -43,13 +44,13 @@ type packedObs struct {
 const (
 	chunkBits = 12
 	chunkSize = 1 << chunkBits // observations per chunk: 96 KiB
-	detailMax = 1<<24 - 1      // distinct details a run keeps (the last one says so)
+	detailMax = 1<<24 - 1      // details a run stores (past internCap distinct ones, each new one is stored)
 )
 
 // tooManyDetails replaces the details of a run past detailMax distinct ones; it is
 // the details' entry tooManyDetailsIndex.
 const (
-	tooManyDetails      = "(detail not kept: the run had more than 16,777,215 distinct details)"
+	tooManyDetails      = "(detail not kept: the run stored more than 16,777,214 details)"
 	tooManyDetailsIndex = 1
 )
 
@@ -146,11 +147,13 @@ func valuesKey(m map[string]string) string {
 	}
 	sort.Strings(keys)
 	var b strings.Builder
-	for _, k := range keys {
+	for _, k := range keys { // length-prefixed: no two maps share a key
+		b.WriteString(strconv.Itoa(len(k)))
+		b.WriteByte(':')
 		b.WriteString(k)
-		b.WriteByte(0)
+		b.WriteString(strconv.Itoa(len(m[k])))
+		b.WriteByte(':')
 		b.WriteString(m[k])
-		b.WriteByte(0)
 	}
 	return b.String()
 }

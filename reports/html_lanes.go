@@ -62,7 +62,8 @@ func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) la
 		cc.n += n
 		cc.min, cc.max = min(cc.min, lo), max(cc.max, hi)
 	}
-	if r := p.Reduced; r != nil {
+	strokes := p.Reduced != nil && hasOKRanges(p.Reduced)
+	if r := p.Reduced; strokes {
 		// A reduced series: each interval's ok observations are one stroke from its
 		// fastest to its slowest over the columns the interval covers (the ok
 		// observations kept lie within it); counts are the series' own.
@@ -86,7 +87,7 @@ func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) la
 		case obsOK:
 			l.NOK++
 			n := 1
-			if p.Reduced != nil {
+			if strokes {
 				n = 0 // counted with its interval
 			}
 			addOK(s.column(o.Time), n, o.Latency, o.Latency)
@@ -129,6 +130,18 @@ func buildLane(p ProbeSeries, s timeScale, top float64, details *detailTable) la
 		l.NOK, l.NFailed, l.NErrored = p.OK, p.Failed, p.Errored
 	}
 	return l
+}
+
+// hasOKRanges reports whether r's intervals carry the range of their ok
+// observations (a report.json written before they did has none: its kept ok
+// observations are drawn as they are).
+func hasOKRanges(r *Reduction) bool {
+	for _, iv := range r.Intervals {
+		if iv.OKMax > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *laneView) addBad(s timeScale, o Observation, status int, details *detailTable) {

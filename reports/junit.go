@@ -241,7 +241,13 @@ func writeSamples(b *strings.Builder, r *Result, c Check, ps ProbeSeries) {
 		return
 	}
 	from, to := max(center-3, 0), min(center+12, len(obs))
-	fmt.Fprintf(b, "samples around the %s (%d-%d of %d):\n", what, from+1, to, len(obs))
+	if ps.Reduced != nil {
+		// The excerpt's observations follow each other in the run (the reduction keeps
+		// them), but their positions among the kept ones say nothing.
+		fmt.Fprintf(b, "samples around the %s (%d in a row of %d; the series is reduced):\n", what, to-from, ps.Reduced.Observations)
+	} else {
+		fmt.Fprintf(b, "samples around the %s (%d-%d of %d):\n", what, from+1, to, len(obs))
+	}
 	for i, o := range obs[from:to] {
 		mark := "  "
 		if from+i == center {

@@ -1,6 +1,7 @@
 package reports
 
 import (
+	"sort"
 	"time"
 
 	"github.com/HdrHistogram/hdrhistogram-go"
@@ -60,23 +61,77 @@ type IntervalSummary struct {
 // observations is returned unchanged. A longer one keeps, in Time order: every
 // non-ok observation exactly; per fixed interval the first, the fastest and the
 // slowest ok one; and every observation within 3 before and 12 after each moment
-// in marks (check times, phase and fault boundaries); the two observations around
+// in marks (check times, phase and fault boundaries) and each of the series' first
+// and last non-ok observation and its slowest one; the two observations around
 // every change of Values["breaker"] (the breaker lane of report.html). Reduced says so, with the
 // exact total and per-interval summaries. Counts (OK, Failed, Errored, Scheduled,
 // Completed, Skipped) are never changed. s itself is not modified.
 func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
-	return reduce(s, marks)
+	return reduce(s, marks, nil)
 }
 
 // ReduceFor is Reduce with the moments r points at for s (its checks' At, r's phase
-// boundaries, injections and reverts): the series as r's report.json holds it. A
-// runner reduces each long series once its checks are made, so that a long run
-// holds its series once; the reports then write it as it is.
+// boundaries, injections and reverts), and also keeping, within the whole series,
+// each phase, each fault's window and the span of all faults, the observations
+// around the first and the last non-ok one and the slowest one: where the sample
+// excerpts of junit.xml, report.md and the chaostest messages centre when a check
+// names no observation. It is the series as r's report.json holds it. A runner
+// reduces each long series once its checks are made, so that a long run holds its
+// series once; the reports then write it as it is, with the same excerpts.
 func ReduceFor(r *Result, s ProbeSeries) ProbeSeries {
-	return reduce(s, marksFor(r, s.Name))
+	return reduce(s, marksFor(r, s.Name), windowsOf(r))
 }
 
-func reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
+// windowsOf is every window a check of r may be judged over: its phases, each
+// fault's active window and the span from the first injection to the last revert.
+func windowsOf(r *Result) [][2]time.Time {
+	var ws [][2]time.Time
+	for _, p := range r.Phases {
+		ws = append(ws, [2]time.Time{p.Start, p.End})
+	}
+	var span [2]time.Time
+	for _, in := range r.Injections {
+		if in.InjectedAt.IsZero() {
+			continue
+		}
+		ws = append(ws, [2]time.Time{in.InjectedAt, in.RevertedAt})
+		if span[0].IsZero() || in.InjectedAt.Before(span[0]) {
+			span[0] = in.InjectedAt
+		}
+		if in.RevertedAt.After(span[1]) {
+			span[1] = in.RevertedAt
+		}
+	}
+	if !span[0].IsZero() {
+		ws = append(ws, span)
+	}
+	return ws
+}
+
+// excerptCentres returns, within obs[lo:hi], the indexes an excerpt may centre on
+// when a check names no observation: the first and last non-ok, the slowest of
+// all, the slowest not errored (-1 when there is none).
+func excerptCentres(obs []Observation, lo, hi int) [4]int {
+	c := [4]int{-1, -1, -1, -1}
+	for i := lo; i < hi; i++ {
+		o := obs[i]
+		if o.Status != obsOK {
+			if c[0] < 0 {
+				c[0] = i
+			}
+			c[1] = i
+		}
+		if c[2] < 0 || o.Latency > obs[c[2]].Latency {
+			c[2] = i
+		}
+		if o.Status != obsErrored && (c[3] < 0 || o.Latency > obs[c[3]].Latency) {
+			c[3] = i
+		}
+	}
+	return c
+}
+
+func reduce(s ProbeSeries, marks []time.Time, windows [][2]time.Time) ProbeSeries {
 	obs := s.Observations
 	if len(obs) <= ReduceAbove || s.Reduced != nil {
 		return s
@@ -84,10 +139,26 @@ func reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
 	first, last := obs[0].Time, obs[len(obs)-1].Time
 	interval := max(last.Sub(first)/reduceIntervals+1, time.Millisecond)
 	keep := make([]bool, len(obs))
-	for _, m := range marks {
-		i := nearest(obs, m)
+	around := func(i int) {
 		for j := max(i-excerptBefore, 0); j < min(i+excerptAfter, len(obs)); j++ {
 			keep[j] = true
+		}
+	}
+	for _, m := range marks {
+		around(nearest(obs, m))
+	}
+	for _, w := range append([][2]time.Time{{}}, windows...) {
+		lo, hi := 0, len(obs)
+		if !w[0].IsZero() {
+			lo = sort.Search(len(obs), func(i int) bool { return !obs[i].Time.Before(w[0]) })
+		}
+		if !w[1].IsZero() {
+			hi = sort.Search(len(obs), func(i int) bool { return !obs[i].Time.Before(w[1]) })
+		}
+		for _, i := range excerptCentres(obs, lo, max(lo, hi)) {
+			if i >= 0 {
+				around(i)
+			}
 		}
 	}
 	// A change of breaker state is an event the timeline draws: the observations

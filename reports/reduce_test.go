@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +79,8 @@ func TestReduceKeepsEveryNonOKAndExactTotals(t *testing.T) {
 	if red.Reduced.Observations != n || red.Reduced.Kept != len(red.Observations) {
 		t.Fatalf("reduction totals: %+v, kept %d", *red.Reduced, len(red.Observations))
 	}
-	if len(red.Observations) > 3*reduceIntervals+s.Failed+s.Errored+excerptBefore+excerptAfter {
+	// One mark, and the whole series' four excerpt centres.
+	if len(red.Observations) > 3*reduceIntervals+s.Failed+s.Errored+5*(excerptBefore+excerptAfter) {
 		t.Fatalf("kept %d observations, more than the bound", len(red.Observations))
 	}
 	kept := map[string]bool{}
@@ -319,6 +322,33 @@ func TestReportsOfAReducedSeriesAreTheWholeSeries(t *testing.T) {
 		lines, _, _ := strings.Cut(after, "</")
 		return lines
 	}
+	// junit.xml and report.md whole: the same text but for the excerpts' headers
+	// (positions among the kept observations say nothing), so the same excerpts.
+	withoutHeaders := func(r *Result, write func(io.Writer, *Result) error) string {
+		var b bytes.Buffer
+		if err := write(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, l := range strings.Split(b.String(), "\n") {
+			if !strings.Contains(l, "samples around the") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\n")
+	}
+	junit := func(w io.Writer, r *Result) error { return WriteJUnit(w, r) }
+	for name, write := range map[string]func(io.Writer, *Result) error{"junit.xml": junit, "report.md": WriteMarkdown} {
+		want := withoutHeaders(whole, write)
+		if !strings.Contains(want, "\n> +") {
+			t.Fatalf("%s of the whole series has no excerpt", name)
+		}
+		for _, r := range []*Result{&reduced, &back} {
+			if got := withoutHeaders(r, write); got != want {
+				t.Errorf("%s of the reduced series differs from the whole series':\n%s", name, firstDiff(got, want))
+			}
+		}
+	}
 	for name, r := range map[string]*Result{"reduced": &reduced, "read back": &back} {
 		_, doc := renderHTML(t, r)
 		CheckHTMLReport(t, doc, whole, "")
@@ -334,5 +364,47 @@ func TestReportsOfAReducedSeriesAreTheWholeSeries(t *testing.T) {
 		if got, want := junitProbes(r), junitProbes(whole); !strings.Contains(want, "p99") || got != want {
 			t.Errorf("%s: junit probes\n%s\nwant\n%s", name, got, want)
 		}
+	}
+}
+
+// firstDiff shows the first line where got and want differ.
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range min(len(g), len(w)) {
+		if g[i] != w[i] {
+			return fmt.Sprintf("line %d:\n got  %s\n want %s", i+1, g[i], w[i])
+		}
+	}
+	return fmt.Sprintf("%d lines, want %d", len(g), len(w))
+}
+
+// TestOlderReducedReportsStillRender: a report.json reduced by a version that kept
+// no whole-series figures nor ok ranges is drawn from its kept observations.
+func TestOlderReducedReportsStillRender(t *testing.T) {
+	r := denseResult(1, 6000)
+	p := ReduceFor(r, r.Probes[0])
+	red := *p.Reduced
+	red.Judged, red.P50, red.P90, red.P99, red.Max = 0, 0, 0, 0, 0
+	red.Intervals = append([]IntervalSummary(nil), red.Intervals...)
+	for i := range red.Intervals {
+		red.Intervals[i].OKMin, red.Intervals[i].OKMax = 0, 0
+	}
+	p.Reduced = &red
+	if p50, _, p99, _, n := seriesLatency(p); n == 0 || p50 <= 0 || p99 < p50 {
+		t.Errorf("latency of an older reduced series: p50 %v, p99 %v over %d", p50, p99, n)
+	}
+	old := *r
+	old.Probes = []ProbeSeries{p}
+	_, doc := renderHTML(t, &old)
+	lane := findFirst(doc, func(n *html.Node) bool { return hasClass(n, "lane") })
+	if lane == nil || attr(lane, "data-ok") != strconv.Itoa(p.OK) {
+		t.Fatalf("lane of an older reduced series: %v", lane)
+	}
+	var strokes int
+	for _, n := range findAll(lane, func(n *html.Node) bool { return n.Data == "path" && attr(n, "class") == "obs-ok" }) {
+		strokes += strings.Count(attr(n, "d"), "M")
+	}
+	if strokes == 0 {
+		t.Error("no ok strokes drawn from the kept observations")
 	}
 }

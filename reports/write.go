@@ -195,9 +195,10 @@ func (r *Result) offset(t time.Time) string {
 // from the whole series, or for a reduced one from its Reduction (exact, computed
 // before it was reduced).
 func seriesLatency(p ProbeSeries) (p50, p90, p99, maxL time.Duration, n int) {
-	if r := p.Reduced; r != nil {
+	if r := p.Reduced; r != nil && (r.Judged > 0 || p.OK+p.Failed == 0) {
 		return r.P50, r.P90, r.P99, r.Max, r.Judged
 	}
+	// Whole, or reduced by a version that did not keep the figures: the kept ones.
 	l := judgedLatencies(p.Observations)
 	return rank(l, 0.50), rank(l, 0.90), rank(l, 0.99), rank(l, 1), len(l)
 }

@@ -168,9 +168,10 @@ func (s subject) samples(c reports.Check, p picker) string {
 		return ""
 	}
 	var obs []reports.Observation
+	var reduced *reports.Reduction
 	for _, ps := range s.r.Probes {
 		if ps.Name == c.Probe {
-			obs = ps.Observations
+			obs, reduced = ps.Observations, ps.Reduced
 		}
 	}
 	if len(obs) == 0 {
@@ -194,7 +195,11 @@ func (s subject) samples(c reports.Check, p picker) string {
 	from := max(0, min(i-samplesShown/2, len(obs)-samplesShown))
 	to := min(len(obs), from+samplesShown)
 	var b strings.Builder
-	fmt.Fprintf(&b, "\n      probe %s, %d samples around the %s (#%d of %d):", c.Probe, to-from, p.what, i+1, len(obs))
+	if reduced != nil { // kept observations: their positions among them say nothing
+		fmt.Fprintf(&b, "\n      probe %s, %d samples in a row around the %s (of %d; the series is reduced):", c.Probe, to-from, p.what, reduced.Observations)
+	} else {
+		fmt.Fprintf(&b, "\n      probe %s, %d samples around the %s (#%d of %d):", c.Probe, to-from, p.what, i+1, len(obs))
+	}
 	base := s.r.Started
 	if base.IsZero() {
 		base = obs[0].Time

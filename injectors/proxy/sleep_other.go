@@ -8,8 +8,8 @@ import "time"
 // sleep_linux.go for the Linux timerfd one).
 type sleeper struct{}
 
-func (s *sleeper) ready() bool            { return false }
-func (s *sleeper) arm(time.Duration) bool { return false }
-func (s *sleeper) wait() bool             { return false }
-func (s *sleeper) interrupt()             {}
-func (s *sleeper) close()                 {}
+func (s *sleeper) ready() bool                       { return false }
+func (s *sleeper) arm(time.Time, time.Duration) bool { return false }
+func (s *sleeper) wait() bool                        { return false }
+func (s *sleeper) interrupt()                        {}
+func (s *sleeper) close()                            {}

@@ -35,13 +35,16 @@ const (
 	busyFor  = time.Second
 )
 
-// busyUntil is when the machine stops counting as busy (Unix ns) and lateAvg the
-// moving average of timerfd lateness (ns); shared by every proxy of the process,
-// as the load is.
-var busyUntil, lateAvg atomic.Int64
+// busyUntil is when the machine stops counting as busy (ns on the monotonic clock
+// from clockStart) and lateAvg the moving average of timerfd lateness (ns); shared
+// by every proxy of the process, as the load is.
+var (
+	busyUntil, lateAvg atomic.Int64
+	clockStart         = time.Now()
+)
 
 // preciseAllowed reports whether a wait starting at now may use the timerfd.
-func preciseAllowed(now time.Time) bool { return now.UnixNano() >= busyUntil.Load() }
+func preciseAllowed(now time.Time) bool { return int64(now.Sub(clockStart)) >= busyUntil.Load() }
 
 // notePreciseWake records how late a timerfd wait woke up at now.
 func notePreciseWake(late time.Duration, now time.Time) {
@@ -54,7 +57,7 @@ func notePreciseWake(late time.Duration, now time.Time) {
 		}
 		if lateAvg.CompareAndSwap(old, avg) {
 			if busy {
-				busyUntil.Store(now.Add(busyFor).UnixNano())
+				busyUntil.Store(int64(now.Add(busyFor).Sub(clockStart)))
 			}
 			return
 		}
