@@ -219,6 +219,9 @@ func buildRun(r *Result, label, id string, t0, t1 time.Time, details *detailTabl
 		[2]string{"Ended", r.Ended.UTC().Format(time.RFC3339Nano)},
 		[2]string{"Duration", v.Duration},
 		[2]string{"Checks", fmt.Sprintf("%d: %d failed, %d errored, %d passed, %d skipped", len(r.Checks), n.Failed, n.Errored, n.Passed, n.Skipped)})
+	if sc, ok := Score(r); ok {
+		v.Meta = append(v.Meta, [2]string{"Score", itoa(sc) + "/100"})
+	}
 	if len(r.Labels) > 0 {
 		var l []string
 		for _, k := range sortedKeys(r.Labels) {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -157,6 +158,9 @@ func junitSuiteOf(r *Result, host string, id int) junitSuite {
 		junitProperty{"verdict", r.Verdict},
 		junitProperty{"reason", r.Reason},
 	)
+	if sc, ok := Score(r); ok {
+		s.Properties = append(s.Properties, junitProperty{"score", strconv.Itoa(sc)})
+	}
 	if r.Source != "" {
 		s.Properties = append(s.Properties, junitProperty{"source", r.Source})
 	}

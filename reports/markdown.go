@@ -33,6 +33,9 @@ func WriteMarkdown(w io.Writer, r *Result) error {
 	item("Duration", formatDuration(r.Duration()))
 	item("Checks", fmt.Sprintf("%d: %d passed, %d failed, %d errored, %d skipped",
 		len(r.Checks), n.Passed, n.Failed, n.Errored, n.Skipped))
+	if sc, ok := Score(r); ok {
+		item("Score", fmt.Sprintf("%d/100 (the share of judged checks that held)", sc))
+	}
 	if len(r.Labels) > 0 {
 		var l []string
 		for _, k := range sortedKeys(r.Labels) {

@@ -1,6 +1,12 @@
 package reports
 
-import "testing"
+import (
+	"bytes"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
 
 func TestScore(t *testing.T) {
 	checks := func(st ...string) []Check {
@@ -51,5 +57,39 @@ func TestExperimentScore(t *testing.T) {
 		if mean != tc.mean || trend != tc.trend {
 			t.Errorf("ExperimentScore(%v) = %d, %q; want %d, %q", tc.scores, mean, trend, tc.mean, tc.trend)
 		}
+	}
+}
+
+// TestReportsShowTheScore: report.md, junit.xml and report.html carry the run's
+// score, and none when the run has none.
+func TestReportsShowTheScore(t *testing.T) {
+	r := &Result{RunID: "r", Experiment: "e", Verdict: VerdictFailed, Reason: "1 of 4 checks failed",
+		Started: time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC), Ended: time.Date(2026, 11, 30, 12, 1, 0, 0, time.UTC)}
+	for i, st := range []string{CheckPassed, CheckPassed, CheckPassed, CheckFailed, CheckErrored} {
+		r.Checks = append(r.Checks, Check{Name: "c" + strconv.Itoa(i), Kind: "slo", Status: st, Expected: "x", Measured: "y"})
+	}
+	show := func(r *Result) (md, junit, page string) {
+		var a, b, c bytes.Buffer
+		if err := WriteMarkdown(&a, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteJUnit(&b, r); err != nil {
+			t.Fatal(err)
+		}
+		if err := WriteHTML(&c, r); err != nil {
+			t.Fatal(err)
+		}
+		return a.String(), b.String(), c.String()
+	}
+	md, junit, page := show(r)
+	for what, want := range map[string]string{md: "**Score:** 75/100", junit: `<property name="score" value="75">`, page: "<dt>Score</dt><dd>75/100</dd>"} {
+		if !strings.Contains(what, want) {
+			t.Errorf("no %q in:\n%.2000s", want, what)
+		}
+	}
+	r.Verdict = VerdictErrored
+	md, junit, page = show(r)
+	if strings.Contains(md, "Score") || strings.Contains(junit, `name="score"`) || strings.Contains(page, "<dt>Score</dt>") {
+		t.Error("an errored run shows a score")
 	}
 }
