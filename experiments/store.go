@@ -201,13 +201,13 @@ func (s *sampleStore) window(name string, w steadystate.Window) []steadystate.Ob
 	if ps == nil {
 		return nil
 	}
-	var out []steadystate.Observation
-	for i := ps.search(int64(w.Start.Sub(s.base))); i < ps.n; i++ {
-		o := s.unpack(ps.at(i))
-		if !w.End.IsZero() && !o.Time.Before(w.End) {
-			break
-		}
-		if w.Contains(o.Time) {
+	lo, hi := ps.search(int64(w.Start.Sub(s.base))), ps.n
+	if !w.End.IsZero() {
+		hi = max(lo, ps.search(int64(w.End.Sub(s.base))))
+	}
+	out := make([]steadystate.Observation, 0, hi-lo) // sized once: a long window is not regrown
+	for i := lo; i < hi; i++ {
+		if o := s.unpack(ps.at(i)); w.Contains(o.Time) {
 			out = append(out, o)
 		}
 	}

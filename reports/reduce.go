@@ -62,8 +62,9 @@ type IntervalSummary struct {
 // non-ok observation exactly; per fixed interval the first, the fastest and the
 // slowest ok one; and every observation within 3 before and 12 after each moment
 // in marks (check times, phase and fault boundaries) and each of the series' first
-// and last non-ok observation and its slowest one; the two observations around
-// every change of Values["breaker"] (the breaker lane of report.html). Reduced says so, with the
+// and last non-ok observation and its slowest one; the first observation
+// of every new Values["breaker"] and the last one with it (the breaker lane of
+// report.html). Reduced says so, with the
 // exact total and per-interval summaries. Counts (OK, Failed, Errored, Scheduled,
 // Completed, Skipped) are never changed. s itself is not modified.
 func Reduce(s ProbeSeries, marks []time.Time) ProbeSeries {
@@ -161,12 +162,20 @@ func reduce(s ProbeSeries, marks []time.Time, windows [][2]time.Time) ProbeSerie
 			}
 		}
 	}
-	// A change of breaker state is an event the timeline draws: the observations
-	// on both sides of it are kept.
-	for i := 1; i < len(obs); i++ {
-		if obs[i].Values["breaker"] != obs[i-1].Values["breaker"] {
-			keep[i-1], keep[i] = true, true
+	// A change of breaker state is an event the timeline draws: the first reading
+	// of each state is kept (it ends the segment of the one before), and the last
+	// reading (it ends the last segment).
+	state, lastReading := "", -1
+	for i, o := range obs {
+		if st := o.Values["breaker"]; st != "" {
+			if st != state {
+				keep[i], state = true, st
+			}
+			lastReading = i
 		}
+	}
+	if lastReading >= 0 {
+		keep[lastReading] = true
 	}
 	red := &Reduction{Observations: len(obs), Interval: interval}
 	lat := judgedLatencies(obs)

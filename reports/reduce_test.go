@@ -263,11 +263,16 @@ func TestWriteAllLongRunRoundTrip(t *testing.T) {
 // p50/p90/p99/max and breaker states.
 func TestReportsOfAReducedSeriesAreTheWholeSeries(t *testing.T) {
 	whole := denseResult(3, 6000)
-	// Breaker states that change off the reduction's interval grid.
-	for i := range whole.Probes[0].Observations {
-		o := &whole.Probes[0].Observations[i]
+	// Breaker states that change off the reduction's interval grid, and no reading
+	// in the last 50 observations (the last segment ends at the last reading).
+	p0 := whole.Probes[0].Observations
+	for i := range p0 {
+		o := &p0[i]
 		if st := o.Values["breaker"]; st != "closed" {
 			o.Values = map[string]string{"breaker": []string{"open", "open", "half-open"}[i/13%3]}
+		}
+		if i >= len(p0)-50 {
+			o.Values = nil
 		}
 	}
 	reduced := *whole
@@ -406,5 +411,32 @@ func TestOlderReducedReportsStillRender(t *testing.T) {
 	}
 	if strokes == 0 {
 		t.Error("no ok strokes drawn from the kept observations")
+	}
+}
+
+// TestReduceKeepsBreakerReadingsThatEndSegments: the first reading of each breaker
+// state and the last reading of all are kept, however the intervals fall.
+func TestReduceKeepsBreakerReadingsThatEndSegments(t *testing.T) {
+	s := ProbeSeries{Name: "p", Kind: "breakerState"}
+	for i := range 3000 {
+		o := Observation{Time: at(time.Duration(i) * 100 * time.Millisecond), Status: obsOK, Latency: time.Millisecond}
+		switch {
+		case i < 1234:
+			o.Values = map[string]string{"breaker": "closed"}
+		case i <= 2499:
+			o.Values = map[string]string{"breaker": "open"}
+		}
+		s.Observations = append(s.Observations, o)
+		s.OK++
+	}
+	red := Reduce(s, nil)
+	kept := map[time.Time]bool{}
+	for _, o := range red.Observations {
+		kept[o.Time] = true
+	}
+	for _, i := range []int{0, 1234, 2499} {
+		if !kept[s.Observations[i].Time] {
+			t.Errorf("observation %d (%v) not kept", i, s.Observations[i].Values)
+		}
 	}
 }
