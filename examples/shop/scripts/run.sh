@@ -141,7 +141,7 @@ if ((${#measure[@]})) && [[ -s $report_dir/chaos-run.time ]]; then
 	obs=$({ grep -o '"completed": [0-9]*' "$report_dir/report.json" || true; } | awk '{s += $2} END {print s + 0}')
 	kept=$({ grep -c '^ *{"time":' "$report_dir/report.json" || true; } | head -n1)
 	size=$(stat -c %s "$report_dir/report.json")
-	echo "chaos run: peak RSS $((rss_kb / 1024)) MB, ${wall}s wall, ${user}s user + ${sys}s sys CPU"
+	echo "chaos run: peak RSS $(awk -v k="$rss_kb" 'BEGIN {printf "%.1f", k / 1024}') MiB, ${wall}s wall, ${user}s user + ${sys}s sys CPU"
 	echo "report.json: $size bytes, $kept observations kept of $obs made ($(awk -v s="$size" -v o="$obs" 'BEGIN {if (o) printf "%.1f", s / o; else print "-"}') bytes per observation made)"
 fi
 exit "$code"
