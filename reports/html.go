@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -18,12 +19,16 @@ const HTMLFile = "report.html"
 //go:embed html/*
 var htmlAssets embed.FS
 
-var htmlTemplates = template.Must(template.New("report").Funcs(template.FuncMap{
-	"num":  num,
-	"add":  func(a, b float64) float64 { return a + b },
-	"sub":  func(a, b float64) float64 { return a - b },
-	"icon": statusIcon,
-}).ParseFS(htmlAssets, "html/*.tmpl"))
+// htmlTemplates parses the templates on first use, not at start-up: every `chaos`
+// command would otherwise pay for it (about 2 ms).
+var htmlTemplates = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("report").Funcs(template.FuncMap{
+		"num":  num,
+		"add":  func(a, b float64) float64 { return a + b },
+		"sub":  func(a, b float64) float64 { return a - b },
+		"icon": statusIcon,
+	}).ParseFS(htmlAssets, "html/*.tmpl"))
+})
 
 // htmlPage is one report.html: one run, or two runs compared.
 type htmlPage struct {
@@ -166,7 +171,7 @@ func (p *htmlPage) render(w io.Writer, tls []timelineView, details *detailTable)
 	}
 	p.Data = template.JS(js)
 	var buf bytes.Buffer
-	if err := htmlTemplates.ExecuteTemplate(&buf, "page", p); err != nil {
+	if err := htmlTemplates().ExecuteTemplate(&buf, "page", p); err != nil {
 		return fmt.Errorf("rendering html report: %w", err)
 	}
 	if _, err := w.Write(buf.Bytes()); err != nil {
